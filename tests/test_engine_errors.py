@@ -1,0 +1,100 @@
+"""Bad input raises a clear exception naming what was wrong, never a silent wrong number."""
+import math
+
+import pytest
+
+from minigpt import Value, dot, logsumexp, softmax, vsum
+
+
+@pytest.mark.parametrize("bad, name", [("3", "str"), (None, "NoneType"), ([1.0], "list"), (True, "bool")])
+def test_non_numbers_are_a_type_error_naming_what_was_passed(bad, name):
+    with pytest.raises(TypeError, match=name):
+        Value(bad)
+
+
+def test_a_value_of_a_value_says_so():
+    with pytest.raises(TypeError, match="got a Value"):
+        Value(Value(1.0))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_data_is_a_value_error(bad):
+    with pytest.raises(ValueError, match=repr(bad)):
+        Value(bad)
+
+
+def test_non_finite_constants_in_arithmetic_are_rejected():
+    with pytest.raises(ValueError, match="nan"):
+        Value(1.0) + math.nan
+
+
+def test_arithmetic_with_a_string_is_a_type_error():
+    with pytest.raises(TypeError):
+        Value(1.0) + "2"
+    with pytest.raises(TypeError):
+        "2" * Value(1.0)
+
+
+@pytest.mark.parametrize("x", [0.0, -1.0, -1e-300])
+def test_log_of_non_positive_names_the_value(x):
+    with pytest.raises(ValueError, match=r"log.*" + repr(x).replace("-", r"\-").replace(".", r"\.")):
+        Value(x).log()
+
+
+def test_log_error_uses_the_label():
+    with pytest.raises(ValueError, match="log\\(p\\)"):
+        Value(-2.0, label="p").log()
+
+
+def test_sqrt_of_negative_names_the_value():
+    with pytest.raises(ValueError, match="-4.0"):
+        Value(-4.0).sqrt()
+
+
+@pytest.mark.parametrize("exponent", [0.5, -0.5, 1.5, 1 / 3])
+def test_negative_base_fractional_power_is_a_value_error_not_complex(exponent):
+    with pytest.raises(ValueError, match="negative"):
+        Value(-8.0) ** exponent
+
+
+def test_negative_base_integer_power_is_fine():
+    assert (Value(-2.0) ** 3).data == -8.0
+
+
+def test_value_exponent_needs_positive_base():
+    with pytest.raises(ValueError, match="positive base"):
+        Value(-2.0) ** Value(2.0)
+    with pytest.raises(ValueError, match="positive base"):
+        (-2.0) ** Value(2.0)
+
+
+def test_exp_overflow_names_the_op():
+    with pytest.raises(OverflowError, match="exp"):
+        Value(1000.0).exp()
+
+
+def test_pow_overflow_names_the_op():
+    with pytest.raises(OverflowError, match=r"\*\*"):
+        Value(1e200) ** 3
+
+
+def test_division_by_zero_says_so():
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        Value(1.0) / Value(0.0)
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        Value(1.0) / 0
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        1.0 / Value(0.0)
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        Value(0.0) ** -1
+
+
+def test_fused_helpers_reject_bad_input():
+    with pytest.raises(ValueError, match="lengths"):
+        dot([Value(1.0)], [Value(1.0), Value(2.0)])
+    with pytest.raises(TypeError, match="element 1"):
+        vsum([Value(1.0), "x"])
+    with pytest.raises(ValueError, match="empty"):
+        softmax([])
+    with pytest.raises(ValueError, match="empty"):
+        logsumexp([])

@@ -1,0 +1,151 @@
+"""Fused n-ary helpers: one node, and exactly the gradient of the primitive composition."""
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minigpt import Value, dot, gradcheck, logsumexp, primitive_mode, softmax, topological_order, vsum
+
+vectors = st.lists(st.floats(-6, 6), min_size=1, max_size=12)
+
+
+def rel_close(a, b, tol=1e-12):
+    return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+
+
+def grads_of(build, xs, weights=None):
+    """Value(s) and input gradients of build(xs); several outputs are weighted."""
+    vs = [Value(x) for x in xs]
+    out = build(vs)
+    outs = out if isinstance(out, list) else [out]
+    weights = weights or [1.0 + 0.37 * i for i in range(len(outs))]
+    total = outs[0] * weights[0]
+    for w, o in zip(weights[1:], outs[1:]):
+        total = total + o * w
+    total.backward()
+    return [o.data for o in outs], [v.grad for v in vs]
+
+
+def assert_same(fused, primitive):
+    for a, b in zip(fused[0], primitive[0]):
+        assert rel_close(a, b), (a, b)
+    for a, b in zip(fused[1], primitive[1]):
+        assert rel_close(a, b), (a, b)
+
+
+# ---- written out by hand with the operators --------------------------------------------
+def sum_by_hand(vs):
+    total = vs[0]
+    for v in vs[1:]:
+        total = total + v
+    return total
+
+
+def dot_by_hand(vs):
+    half = len(vs) // 2
+    xs, ys = vs[:half], vs[half:2 * half]
+    total = xs[0] * ys[0]
+    for x, y in zip(xs[1:], ys[1:]):
+        total = total + x * y
+    return total
+
+
+def softmax_by_hand(vs):
+    m = max(v.data for v in vs)
+    exps = [(v - m).exp() for v in vs]
+    total = sum_by_hand(exps)
+    return [e / total for e in exps]
+
+
+def logsumexp_by_hand(vs):
+    m = max(v.data for v in vs)
+    return sum_by_hand([(v - m).exp() for v in vs]).log() + m
+
+
+@given(vectors)
+def test_vsum_matches_chain_of_adds(xs):
+    assert_same(grads_of(vsum, xs), grads_of(sum_by_hand, xs))
+
+
+@given(vectors.filter(lambda v: len(v) >= 2))
+def test_dot_matches_multiply_adds(xs):
+    half = len(xs) // 2
+    fused = grads_of(lambda vs: dot(vs[:half], vs[half:2 * half]), xs)
+    assert_same(fused, grads_of(dot_by_hand, xs))
+
+
+@given(vectors)
+def test_softmax_matches_exp_over_sum(xs):
+    assert_same(grads_of(softmax, xs), grads_of(softmax_by_hand, xs))
+
+
+@given(vectors)
+def test_logsumexp_matches_log_of_sum_of_exp(xs):
+    assert_same(grads_of(logsumexp, xs), grads_of(logsumexp_by_hand, xs))
+
+
+@given(vectors)
+def test_primitive_mode_gives_the_same_numbers(xs):
+    for helper in (vsum, softmax, logsumexp):
+        fused = grads_of(helper, xs)
+        with primitive_mode():
+            primitive = grads_of(helper, xs)
+        assert_same(fused, primitive)
+
+
+def test_fused_helpers_build_one_node_primitive_mode_many():
+    xs = [Value(float(i)) for i in range(8)]
+    s = vsum(xs)
+    assert s.op == "sum" and len(s.children) == 8
+    assert len(topological_order(s)) == 9
+    d = dot(xs[:4], xs[4:])
+    assert d.op == "dot" and len(d.children) == 8
+    outs = softmax(xs)
+    assert all(o.op == "softmax" and len(o.children) == 8 for o in outs)
+    with primitive_mode():
+        s2 = vsum(xs)
+        d2 = dot(xs[:4], xs[4:])
+    ops = {n.op for n in topological_order(s2)} | {n.op for n in topological_order(d2)}
+    assert ops <= {"", "+", "*"}
+    assert len(topological_order(s2)) > 9
+
+
+def test_dot_with_constant_side():
+    xs = [Value(1.0), Value(2.0)]
+    d = dot(xs, [3.0, 4.0])
+    assert d.data == 11.0 and len(d.children) == 2
+    d.backward()
+    assert [x.grad for x in xs] == [3.0, 4.0]
+
+
+def test_vsum_of_empty_and_numbers():
+    assert vsum([]).data == 0.0
+    a = Value(1.0)
+    s = vsum([a, 2, 3.5])
+    assert s.data == 6.5
+    s.backward()
+    assert a.grad == 1.0
+
+
+def test_softmax_and_logsumexp_are_stable_for_huge_inputs():
+    xs = [Value(1000.0), Value(999.0), Value(-1000.0)]
+    probs = softmax(xs)
+    assert math.isclose(sum(p.data for p in probs), 1.0)
+    assert probs[0].data > probs[1].data > probs[2].data >= 0.0
+    lse = logsumexp(xs)
+    assert lse.data == pytest.approx(1000.0 + math.log(1 + math.exp(-1)), rel=1e-12)
+
+
+def test_fused_helpers_pass_gradcheck():
+    assert gradcheck(lambda *v: softmax(list(v)), [0.1, -2.0, 1.3, 0.0])
+    assert gradcheck(lambda *v: logsumexp(list(v)), [0.1, -2.0, 1.3, 0.0])
+    assert gradcheck(lambda *v: dot(v[:2], v[2:]), [0.1, -2.0, 1.3, 0.5])
+    assert gradcheck(lambda *v: vsum(v), [0.1, -2.0, 1.3])
+
+
+def test_repeated_children_accumulate():
+    a = Value(3.0)
+    d = dot([a, a], [a, 2.0])  # a*a + 2a -> derivative 2a + 2 = 8
+    d.backward()
+    assert a.grad == 8.0
