@@ -484,18 +484,21 @@ def vsum(values: Iterable[Union[Value, float]]) -> Value:
     return _node(sum(_data(v) for v in values), children, (1.0,) * len(children), "sum")
 
 
-def dot(xs: Sequence[Union[Value, float]], ys: Sequence[Union[Value, float]]) -> Value:
-    """Dot product sum_i x_i * y_i as ONE node with up to 2n children.
+def dot(xs: Sequence[Union[Value, float]], ys: Sequence[Union[Value, float]],
+        bias: Union[Value, float, None] = None) -> Value:
+    """Dot product `bias + sum_i x_i * y_i` as ONE node with up to 2n+1 children.
 
-    Gradient: d/dx_i = y_i and d/dy_i = x_i, the same as `vsum(x*y for ...)`.
-    Either side may hold plain numbers (constants: they get no gradient).
+    Gradient: d/dx_i = y_i, d/dy_i = x_i and d/dbias = 1, the same as
+    `bias + x_0*y_0 + x_1*y_1 + ...` written with operators. Either side may hold
+    plain numbers (constants: they get no gradient). `bias` lets a neuron's
+    `w . x + b` be a single node.
     """
     xs = _values_only(xs, "dot")
     ys = _values_only(ys, "dot")
     if len(xs) != len(ys):
         raise ValueError(f"dot: the two vectors have different lengths ({len(xs)} and {len(ys)})")
     if _primitive:
-        total = Value(0.0)
+        total = _lift(bias) if bias is not None else Value(0.0)
         for x, y in zip(xs, ys):
             total = total + _lift(x) * y
         return total
@@ -510,6 +513,11 @@ def dot(xs: Sequence[Union[Value, float]], ys: Sequence[Union[Value, float]]) ->
         if isinstance(y, Value):
             children.append(y)
             local.append(xd)  # d(x*y)/dy = x
+    if bias is not None:
+        total += _data(bias)
+        if isinstance(bias, Value):
+            children.append(bias)
+            local.append(1.0)  # d(b + ...)/db = 1
     return _node(total, tuple(children), tuple(local), "dot")
 
 

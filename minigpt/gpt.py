@@ -1,0 +1,255 @@
+"""The Mini-GPT: configuration, model, loss and sampling.
+
+    token ids --tok_emb (+ pos_emb)--> blocks (pre-norm, causal) --> ln_f --> head --> logits
+
+Shapes: `token_ids` is `List[int]` of length T; the model returns logits as a
+sequence `[T][vocab_size]` of Values (no softmax: the loss and the sampler apply it).
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+from .engine import Value, dot, logsumexp, no_grad, vsum
+from .nn import Embedding, LayerNorm, Linear, Module, TransformerBlock
+
+__all__ = ["MiniGPTConfig", "MiniGPT", "cross_entropy_loss", "generate", "parameter_inventory"]
+
+POS_ENCODINGS = ("rope", "learned", "none")
+
+
+@dataclass(frozen=True)
+class MiniGPTConfig:
+    """The sizes and choices of a Mini-GPT, checked when it is made.
+
+    d_model: width of the residual stream; n_heads: attention heads per block
+    (d_model % n_heads == 0); n_layers: blocks; d_ff: hidden width of the
+    feed-forward layer; vocab_size: number of token ids; context_len: the longest
+    sequence the model accepts; pos_encoding: 'rope' (rotary, no table), 'learned'
+    (a position table) or 'none'; tie_weights: the output head reuses the token
+    table `E` instead of having its own weights.
+
+    The seed lab's locked config `MiniGPTConfig(64, 4, 2, 256, 64, 32)` has 103,680
+    parameters.
+    """
+
+    d_model: int
+    n_heads: int
+    n_layers: int
+    d_ff: int
+    vocab_size: int
+    context_len: int
+    pos_encoding: str = "rope"
+    tie_weights: bool = True
+
+    def __post_init__(self):
+        for name in ("d_model", "n_heads", "n_layers", "d_ff", "vocab_size", "context_len"):
+            n = getattr(self, name)
+            if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+                raise ValueError(f"MiniGPTConfig: {name} must be a positive integer, got {n!r}")
+        if self.d_model % self.n_heads != 0:
+            raise ValueError(f"MiniGPTConfig: d_model ({self.d_model}) must be divisible by "
+                             f"n_heads ({self.n_heads})")
+        if self.pos_encoding not in POS_ENCODINGS:
+            raise ValueError(f"MiniGPTConfig: unknown pos_encoding {self.pos_encoding!r}; "
+                             f"choose one of {', '.join(POS_ENCODINGS)}")
+        if self.pos_encoding == "rope" and self.head_dim % 2 != 0:
+            raise ValueError(f"MiniGPTConfig: RoPE needs an even head dim, got d_model/n_heads = {self.head_dim}")
+        if not isinstance(self.tie_weights, bool):
+            raise ValueError(f"MiniGPTConfig: tie_weights must be True or False, got {self.tie_weights!r}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def to_dict(self) -> Dict[str, object]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, object]) -> "MiniGPTConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"MiniGPTConfig: unknown field(s) {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+class MiniGPT(Module):
+    """A GPT made of scalar Values.
+
+    Two ways to build it:
+    - `MiniGPT(vocab_size, embed_dim, num_heads, num_layers, max_seq_len)`, the
+      exercise's form: learned position embeddings, untied `lm_head`,
+      `d_ff = 4 * embed_dim`;
+    - `MiniGPT(config)` with a `MiniGPTConfig` (RoPE and a tied head by default).
+
+    Attributes: `config`, `tok_emb`, `pos_emb` (None unless learned positions),
+    `blocks`, `ln_f`, `lm_head` (None when tied) and `E` (the token table, which the
+    tied head reuses). `forward(token_ids: List[int]) -> logits[T][vocab_size]`.
+    """
+
+    def __init__(self, vocab_size=None, embed_dim: Optional[int] = None, num_heads: Optional[int] = None,
+                 num_layers: Optional[int] = None, max_seq_len: Optional[int] = None, *,
+                 config: Optional[MiniGPTConfig] = None, rng: Optional[random.Random] = None):
+        if isinstance(vocab_size, MiniGPTConfig):
+            config, vocab_size = vocab_size, None
+        if config is None:
+            missing = [n for n, v in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
+                                      ("num_heads", num_heads), ("num_layers", num_layers),
+                                      ("max_seq_len", max_seq_len)) if v is None]
+            if missing:
+                raise TypeError(f"MiniGPT needs a MiniGPTConfig or all five sizes; missing {', '.join(missing)}")
+            config = MiniGPTConfig(d_model=embed_dim, n_heads=num_heads, n_layers=num_layers,
+                                   d_ff=4 * embed_dim if isinstance(embed_dim, int) else embed_dim,
+                                   vocab_size=vocab_size, context_len=max_seq_len,
+                                   pos_encoding="learned", tie_weights=False)
+        elif not isinstance(config, MiniGPTConfig):
+            raise TypeError(f"config must be a MiniGPTConfig, got {type(config).__name__}")
+        elif any(v is not None for v in (vocab_size, embed_dim, num_heads, num_layers, max_seq_len)):
+            raise TypeError("give either a MiniGPTConfig or the five sizes, not both")
+        c = self.config = config
+        self.tok_emb = Embedding(c.vocab_size, c.d_model, rng=rng)
+        self.pos_emb = Embedding(c.context_len, c.d_model, rng=rng) if c.pos_encoding == "learned" else None
+        self.blocks = [TransformerBlock(c.d_model, c.n_heads, c.d_ff, rope=c.pos_encoding == "rope",
+                                        max_seq_len=c.context_len, rng=rng) for _ in range(c.n_layers)]
+        self.ln_f = LayerNorm(c.d_model)
+        self.lm_head = None if c.tie_weights else Linear(c.d_model, c.vocab_size, bias=False, rng=rng)
+
+    @property
+    def E(self) -> List[List[Value]]:
+        """The token embedding table `[vocab_size][d_model]` (shared with the head when tied)."""
+        return self.tok_emb.weight
+
+    @property
+    def max_seq_len(self) -> int:
+        return self.config.context_len
+
+    def check_tokens(self, token_ids: Sequence[int]) -> None:
+        """Raise ValueError unless token_ids is a non-empty list of valid ids that fits."""
+        c = self.config
+        if not isinstance(token_ids, (list, tuple)) or len(token_ids) == 0:
+            raise ValueError("MiniGPT: token_ids must be a non-empty list of ints")
+        if len(token_ids) > c.context_len:
+            raise ValueError(f"MiniGPT: {len(token_ids)} tokens exceed max_seq_len (context_len) {c.context_len}")
+        for t, i in enumerate(token_ids):
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < c.vocab_size:
+                raise ValueError(f"MiniGPT: token id {i!r} at position {t} is outside the vocabulary "
+                                 f"0..{c.vocab_size - 1} (vocab_size {c.vocab_size})")
+
+    def forward(self, token_ids: Sequence[int]) -> List[List[Value]]:
+        self.check_tokens(token_ids)
+        x = self.tok_emb(list(token_ids))
+        if self.pos_emb is not None:
+            positions = self.pos_emb(list(range(len(token_ids))))
+            x = [[a + b for a, b in zip(tok, pos)] for tok, pos in zip(x, positions)]
+        for block in self.blocks:
+            x = block(x)
+        x = [self.ln_f(xt) for xt in x]
+        if self.lm_head is not None:
+            return [self.lm_head(xt) for xt in x]
+        # tied head: logit of token v is h . E[v], the same table the input used
+        return [[dot(xt, row) for row in self.E] for xt in x]
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"vocab={c.vocab_size}, d_model={c.d_model}, heads={c.n_heads}, layers={c.n_layers}, "
+                f"d_ff={c.d_ff}, context={c.context_len}, pos={c.pos_encoding}, tied={c.tie_weights}")
+
+
+def cross_entropy_loss(logits: Sequence[Sequence[Value]], targets: Sequence[int]) -> Value:
+    """Mean over positions of -log softmax(logits[t])[targets[t]].
+
+    Computed as `logsumexp(row) - row[target]`, which is stable for large logits.
+    `logits` is `[T][V]`, `targets` is `List[int]` of length T.
+    """
+    if not isinstance(logits, (list, tuple)) or len(logits) == 0:
+        raise ValueError("cross_entropy_loss: logits must be a non-empty sequence [T][vocab_size]")
+    if not isinstance(targets, (list, tuple)) or len(targets) != len(logits):
+        n = len(targets) if isinstance(targets, (list, tuple)) else type(targets).__name__
+        raise ValueError(f"cross_entropy_loss: {len(logits)} positions of logits but {n} targets")
+    losses = []
+    for t, (row, target) in enumerate(zip(logits, targets)):
+        V = len(row)
+        if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < V:
+            raise ValueError(f"cross_entropy_loss: target {target!r} at position {t} is outside the "
+                             f"vocabulary 0..{V - 1}")
+        losses.append(logsumexp(row) - row[target])
+    return vsum(losses) * (1.0 / len(losses))
+
+
+def _sample(probs: List[float], rng) -> int:
+    """Draw an index with the given probabilities, using one uniform number."""
+    r = (rng or random).random()
+    cumulative = 0.0
+    for i, p in enumerate(probs):
+        cumulative += p
+        if r < cumulative:
+            return i
+    return max(i for i, p in enumerate(probs) if p > 0)  # r fell in the rounding gap at the top
+
+
+def generate(model: MiniGPT, start_ids: Sequence[int], max_new_tokens: int, temperature: float = 1.0,
+             top_k: Optional[int] = None, rng: Optional[random.Random] = None) -> List[int]:
+    """Sample `max_new_tokens` ids after `start_ids`; returns the prompt plus the new ids.
+
+    Each step runs the model on the last `max_seq_len` ids (cropping the context),
+    divides the last position's logits by `temperature` (0 means greedy argmax),
+    keeps only the `top_k` largest if given, and samples with `rng` (a
+    `random.Random`; by default the `random` module, so `random.seed` makes runs
+    reproducible). No autograd graph is recorded.
+    """
+    if not isinstance(start_ids, (list, tuple)) or len(start_ids) == 0:
+        raise ValueError("generate: start_ids must be a non-empty list of token ids")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"generate: max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"generate: temperature must be a finite number >= 0, got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"generate: top_k must be an integer >= 1 (or None), got {top_k!r}")
+    context_len = model.config.context_len
+    ids = list(start_ids)
+    model.check_tokens(ids[-context_len:])
+    with no_grad():
+        for _ in range(max_new_tokens):
+            logits = [v.data for v in model(ids[-context_len:])[-1]]
+            if temperature == 0:
+                ids.append(max(range(len(logits)), key=logits.__getitem__))  # first of the largest
+                continue
+            scaled = [z / temperature for z in logits]
+            if top_k is not None and top_k < len(scaled):
+                cutoff = sorted(scaled, reverse=True)[top_k - 1]
+                scaled = [z if z >= cutoff else -math.inf for z in scaled]
+            m = max(scaled)
+            exps = [math.exp(z - m) for z in scaled]
+            total = sum(exps)
+            ids.append(_sample([e / total for e in exps], rng))
+    return ids
+
+
+def parameter_inventory(config: MiniGPTConfig) -> Dict[str, int]:
+    """Parameters per layer of `MiniGPT(config)`, counted from the formulas (no model
+    is built), plus 'total'. For the locked config (64, 4, 2, 256, 64, 32) the total
+    is 103,680:
+
+        V*d (tokens) + L * [2d (ln1) + 4d^2 (attention) + 2d (ln2)
+                            + d*f + f + f*d + d (feed-forward)] + 2d (ln_f)
+        (+ T*d for learned positions, + V*d for an untied head)
+    """
+    V, d, f, L, T = config.vocab_size, config.d_model, config.d_ff, config.n_layers, config.context_len
+    rows: Dict[str, int] = {"tok_emb": V * d}
+    if config.pos_encoding == "learned":
+        rows["pos_emb"] = T * d
+    for i in range(L):
+        rows[f"blocks.{i}.ln1"] = 2 * d
+        rows[f"blocks.{i}.attn"] = 4 * d * d
+        rows[f"blocks.{i}.ln2"] = 2 * d
+        rows[f"blocks.{i}.ffn"] = d * f + f + f * d + d
+    rows["ln_f"] = 2 * d
+    if not config.tie_weights:
+        rows["lm_head"] = V * d
+    closed_form = (V * d + L * (4 * d + 4 * d * d + 2 * d * f + f + d) + 2 * d
+                   + (T * d if config.pos_encoding == "learned" else 0) + (0 if config.tie_weights else V * d))
+    assert sum(rows.values()) == closed_form  # the table and the formula must agree
+    rows["total"] = closed_form
+    return rows
