@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 from .engine import Value, dot, logsumexp, no_grad, vsum
-from .nn import Embedding, LayerNorm, Linear, Module, TransformerBlock
+from .nn import Embedding, LayerNorm, Linear, Module, TransformerBlock, named_scope
 
 __all__ = ["MiniGPTConfig", "MiniGPT", "cross_entropy_loss", "generate", "parameter_inventory"]
 
@@ -142,14 +142,16 @@ class MiniGPT(Module):
         x = self.tok_emb(list(token_ids))
         if self.pos_emb is not None:
             positions = self.pos_emb(list(range(len(token_ids))))
-            x = [[a + b for a, b in zip(tok, pos)] for tok, pos in zip(x, positions)]
+            with named_scope("embed"):
+                x = [[a + b for a, b in zip(tok, pos)] for tok, pos in zip(x, positions)]
         for block in self.blocks:
             x = block(x)
         x = [self.ln_f(xt) for xt in x]
         if self.lm_head is not None:
             return [self.lm_head(xt) for xt in x]
         # tied head: logit of token v is h . E[v], the same table the input used
-        return [[dot(xt, row) for row in self.E] for xt in x]
+        with named_scope("head"):
+            return [[dot(xt, row) for row in self.E] for xt in x]
 
     def extra_repr(self) -> str:
         c = self.config
@@ -168,14 +170,14 @@ def cross_entropy_loss(logits: Sequence[Sequence[Value]], targets: Sequence[int]
     if not isinstance(targets, (list, tuple)) or len(targets) != len(logits):
         n = len(targets) if isinstance(targets, (list, tuple)) else type(targets).__name__
         raise ValueError(f"cross_entropy_loss: {len(logits)} positions of logits but {n} targets")
-    losses = []
     for t, (row, target) in enumerate(zip(logits, targets)):
         V = len(row)
         if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < V:
             raise ValueError(f"cross_entropy_loss: target {target!r} at position {t} is outside the "
                              f"vocabulary 0..{V - 1}")
-        losses.append(logsumexp(row) - row[target])
-    return vsum(losses) * (1.0 / len(losses))
+    with named_scope("loss"):
+        losses = [logsumexp(row) - row[target] for row, target in zip(logits, targets)]
+        return vsum(losses) * (1.0 / len(losses))
 
 
 def _sample(probs: List[float], rng) -> int:

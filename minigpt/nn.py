@@ -21,7 +21,7 @@ from .engine import Value, dot, softmax, vsum
 
 __all__ = [
     "Module", "Neuron", "Layer", "MLP", "Linear", "Embedding", "LayerNorm", "FeedForward",
-    "MultiHeadAttention", "SelfAttention", "TransformerBlock", "scopes", "scope_shapes",
+    "MultiHeadAttention", "SelfAttention", "TransformerBlock", "scopes", "scope_shapes", "named_scope",
 ]
 
 Vector = List[Value]
@@ -231,7 +231,7 @@ def _flatten_floats(x) -> List[float]:
 # --------------------------------------------------------------------------------------
 # Scope tracking, for drawing graphs grouped by module (see minigpt.viz)
 # --------------------------------------------------------------------------------------
-_scope_stack: List[Tuple[Module, str]] = []
+_scope_stack: List[Tuple[Optional[Module], str]] = []
 # path -> (shape of the first input, shape of the output), filled while tracking
 scope_shapes: Dict[str, Tuple[tuple, tuple]] = {}
 
@@ -255,7 +255,29 @@ def scopes() -> Iterator[Dict[str, Tuple[tuple, tuple]]]:
         _scope_stack[:] = saved_stack
 
 
-def _child_name(parent: Module, child: Module) -> str:
+@contextmanager
+def named_scope(name: str) -> Iterator[None]:
+    """Tag the nodes made inside this block with `<current path>.<name>` while scope
+    tracking is on (for pieces of a forward pass that are not modules, such as the
+    loss). Does nothing, at no cost, when tracking is off."""
+    if engine._scope is None:
+        yield
+        return
+    outer = engine._scope
+    path = f"{outer}.{name}" if outer else name
+    parent = _scope_stack[-1][0] if _scope_stack else None
+    _scope_stack.append((parent, path))
+    engine._scope = path
+    try:
+        yield
+    finally:
+        _scope_stack.pop()
+        engine._scope = outer
+
+
+def _child_name(parent: Optional[Module], child: Module) -> str:
+    if parent is None:
+        return type(child).__name__.lower()
     for name, attr in vars(parent).items():
         if attr is child:
             return name
