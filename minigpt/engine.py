@@ -28,7 +28,7 @@ from typing import Iterable, Iterator, List, Sequence, Union
 
 __all__ = [
     "Value", "vsum", "dot", "softmax", "logsumexp", "no_grad", "is_grad_enabled",
-    "primitive_mode", "is_primitive_mode", "topological_order",
+    "primitive_mode", "is_primitive_mode", "topological_order", "gc_paused",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ class Value:
         Works on graphs of any depth: the order is found with an explicit stack,
         never by recursion.
         """
-        with _gc_paused():
+        with gc_paused():
             order = topological_order(self)
             for node in order:
                 node._pass_grad = 0.0
@@ -331,13 +331,14 @@ class Value:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector for a moment.
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a graph is built or backpropagated.
 
     A graph has no reference cycles (children never point back at their parents),
     yet with millions of live nodes each automatic collection rescans all of them,
     which can take more time than the backward pass itself. Reference counting
-    still frees everything as usual.
+    still frees everything as usual. `backward()` uses this; so does the trainer
+    around each step.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -1,0 +1,148 @@
+"""The command line: train, sample and demo work, and bad input is a one-line error."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from minigpt.cli import main
+
+NAMES = "emma\nolivia\nava\nisabella\nsophia\nmia\namelia\nharper\nevelyn\nabigail\nella\naria\n"
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text(NAMES, encoding="utf-8")
+    return str(path)
+
+
+def run_cli(capsys, *argv):
+    """Run the CLI in-process; returns (exit status, stdout, stderr)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:  # argparse's own exits (--help, usage errors)
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def train_small(capsys, names_file, out_dir, *extra):
+    return run_cli(capsys, "train", "--data", names_file, "--steps", "4", "--d-model", "8", "--heads", "2",
+                   "--context", "8", "--eval-every", "2", "--out", out_dir, "--no-progress", *extra)
+
+
+def test_train_then_sample(capsys, names_file, tmp_path):
+    out_dir = str(tmp_path / "run")
+    code, out, err = train_small(capsys, names_file, out_dir)
+    assert code == 0, err
+    assert "checkpoint:" in out and os.path.exists(os.path.join(out_dir, "checkpoint.json"))
+    lines = open(os.path.join(out_dir, "metrics.jsonl")).read().splitlines()
+    assert len(lines) == 4 and "eval_loss" in json.loads(lines[1])
+    code, out, err = run_cli(capsys, "sample", "--checkpoint", os.path.join(out_dir, "checkpoint.json"),
+                             "--prompt", "em", "--num", "3", "--max-tokens", "5", "--seed", "1")
+    assert code == 0, err
+    samples = out.splitlines()
+    assert len(samples) == 3 and all(s.startswith("em") for s in samples)
+    # greedy sampling is deterministic
+    _, a, _ = run_cli(capsys, "sample", "--checkpoint", os.path.join(out_dir, "checkpoint.json"),
+                      "--temperature", "0", "--num", "2", "--max-tokens", "5")
+    assert len(set(a.splitlines())) == 1
+
+
+def test_resume_continues_to_more_steps(capsys, names_file, tmp_path):
+    out_dir = str(tmp_path / "run")
+    train_small(capsys, names_file, out_dir)
+    ckpt = os.path.join(out_dir, "checkpoint.json")
+    code, out, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "6", "--out", out_dir, "--no-progress")
+    assert code == 0, err
+    assert "steps 4 -> 6" in out
+    assert json.load(open(ckpt))["step"] == 6
+    assert len(open(os.path.join(out_dir, "metrics.jsonl")).read().splitlines()) == 6
+
+
+def test_builtin_corpus_with_word_tokens(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "train", "--data", "builtin", "--documents", "30", "--steps", "2",
+                             "--d-model", "8", "--heads", "2", "--out", str(tmp_path), "--no-progress")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "sample", "--checkpoint", str(tmp_path / "checkpoint.json"),
+                             "--prompt", "I work , you work , he", "--num", "1", "--max-tokens", "3")
+    assert code == 0 and out.startswith("I work , you work , he")
+
+
+def one_line_error(code, err, *words):
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def test_missing_and_empty_files(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--data", str(tmp_path / "nope.txt"), "--out", str(tmp_path))
+    one_line_error(code, err, "no such file", "nope.txt")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "train", "--data", str(empty), "--out", str(tmp_path))
+    one_line_error(code, err, "empty.txt", "no text")
+    code, _, err = run_cli(capsys, "train", "--out", str(tmp_path))
+    one_line_error(code, err, "--data")
+
+
+def test_unknown_options_and_bad_values(capsys):
+    code, _, err = run_cli(capsys, "train", "--bogus")
+    one_line_error(code, err, "unrecognized arguments: --bogus")
+    code, _, err = run_cli(capsys, "sample", "--checkpoint", "x", "--temperature", "-1")
+    one_line_error(code, err, "temperature")
+    code, _, err = run_cli(capsys, "train", "--data", "builtin", "--steps", "0")
+    one_line_error(code, err, "positive integer")
+    code, _, err = run_cli(capsys, "frobnicate")
+    one_line_error(code, err, "frobnicate")
+
+
+def test_bad_config_is_a_one_line_error(capsys, names_file, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--data", names_file, "--d-model", "10", "--heads", "4",
+                           "--out", str(tmp_path))
+    one_line_error(code, err, "divisible")
+
+
+def test_prompt_with_unseen_characters(capsys, names_file, tmp_path):
+    out_dir = str(tmp_path / "run")
+    train_small(capsys, names_file, out_dir)
+    code, _, err = run_cli(capsys, "sample", "--checkpoint", os.path.join(out_dir, "checkpoint.json"),
+                           "--prompt", "Zoë!")
+    one_line_error(code, err, "prompt", "'Z'")
+
+
+def test_checkpoint_that_is_not_one(capsys, tmp_path, names_file):
+    code, _, err = run_cli(capsys, "sample", "--checkpoint", names_file)
+    one_line_error(code, err, "not valid JSON")
+    bogus = tmp_path / "other.json"
+    bogus.write_text('{"weights": []}', encoding="utf-8")
+    code, _, err = run_cli(capsys, "sample", "--checkpoint", str(bogus))
+    one_line_error(code, err, "not a minigpt checkpoint")
+    code, _, err = run_cli(capsys, "train", "--resume", str(bogus))
+    one_line_error(code, err, "not a minigpt checkpoint")
+
+
+def test_every_command_has_help(capsys):
+    for command in ([], ["demo"], ["train"], ["sample"]):
+        code, out, _ = run_cli(capsys, *command, "--help")
+        assert code == 0 and "usage: minigpt" in out
+
+
+def test_demo_runs_briefly(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "demo", "--steps", "3", "--documents", "40", "--samples", "2",
+                             "--out", str(tmp_path), "--no-progress")
+    assert code == 0, err
+    assert "before training" in out and "after training" in out
+    assert out.count("'") >= 10  # predictions are quoted tokens
+    assert os.path.exists(tmp_path / "demo-checkpoint.json")
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "minigpt", "sample", "--checkpoint", str(tmp_path / "x.json")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "no such checkpoint" in result.stderr
