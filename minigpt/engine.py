@@ -23,12 +23,13 @@ from __future__ import annotations
 import gc
 import math
 import numbers
+from operator import mul as _mul
 from contextlib import contextmanager
-from typing import Iterable, Iterator, List, Sequence, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Union
 
 __all__ = [
     "Value", "vsum", "dot", "softmax", "logsumexp", "no_grad", "is_grad_enabled",
-    "primitive_mode", "is_primitive_mode", "topological_order", "gc_paused",
+    "primitive_mode", "is_primitive_mode", "topological_order", "gc_paused", "matvec", "attend",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -475,14 +476,20 @@ def vsum(values: Iterable[Union[Value, float]]) -> Value:
     Gradient: d(sum)/d(x_i) = 1 for every i, exactly as the chain `x_0 + x_1 + ...`.
     An empty list gives a constant 0.
     """
-    values = _values_only(values, "vsum")
+    values = list(values)
     if _primitive:
         total = Value(0.0)
-        for v in values:
+        for v in _values_only(values, "vsum"):
             total = total + v
         return total
-    children = tuple(v for v in values if isinstance(v, Value))
-    return _node(sum(_data(v) for v in values), children, (1.0,) * len(children), "sum")
+    try:  # the common case, all Values: gather the floats at C speed
+        data = [v.data for v in values]
+        children = tuple(values)
+    except AttributeError:  # plain numbers mixed in (constants), or bad input
+        values = _values_only(values, "vsum")
+        data = [_data(v) for v in values]
+        children = tuple(v for v in values if isinstance(v, Value))
+    return _node(sum(data), children, (1.0,) * len(children), "sum")
 
 
 def dot(xs: Sequence[Union[Value, float]], ys: Sequence[Union[Value, float]],
@@ -494,31 +501,46 @@ def dot(xs: Sequence[Union[Value, float]], ys: Sequence[Union[Value, float]],
     plain numbers (constants: they get no gradient). `bias` lets a neuron's
     `w . x + b` be a single node.
     """
-    xs = _values_only(xs, "dot")
-    ys = _values_only(ys, "dot")
     if len(xs) != len(ys):
         raise ValueError(f"dot: the two vectors have different lengths ({len(xs)} and {len(ys)})")
     if _primitive:
         total = _lift(bias) if bias is not None else Value(0.0)
-        for x, y in zip(xs, ys):
+        for x, y in zip(_values_only(xs, "dot"), _values_only(ys, "dot")):
             total = total + _lift(x) * y
         return total
+    try:  # the common case, all Values: gather the floats at C speed
+        xd = [x.data for x in xs]
+        yd = [y.data for y in ys]
+    except AttributeError:  # plain numbers on one side (constants), or bad input
+        return _dot_with_constants(xs, ys, bias)
+    total = sum(map(_mul, xd, yd))  # same order of additions as the chain of `+`
+    if bias is None:
+        # d(x.y)/dx_i = y_i and d(x.y)/dy_i = x_i
+        return _node(total, (*xs, *ys), (*yd, *xd), "dot")
+    if isinstance(bias, Value):
+        return _node(bias.data + total, (*xs, *ys, bias), (*yd, *xd, 1.0), "dot")
+    return _node(_as_float(bias, "dot bias") + total, (*xs, *ys), (*yd, *xd), "dot")
+
+
+def _dot_with_constants(xs, ys, bias) -> Value:
+    """`dot` when some entries are plain numbers: only Values become children."""
+    xs, ys = _values_only(xs, "dot"), _values_only(ys, "dot")
     children, local = [], []
-    total = 0.0
+    total = _data(bias) if bias is not None else 0.0
+    products = []
     for x, y in zip(xs, ys):
         xd, yd = _data(x), _data(y)
-        total += xd * yd
+        products.append(xd * yd)
         if isinstance(x, Value):
             children.append(x)
             local.append(yd)  # d(x*y)/dx = y
         if isinstance(y, Value):
             children.append(y)
             local.append(xd)  # d(x*y)/dy = x
-    if bias is not None:
-        total += _data(bias)
-        if isinstance(bias, Value):
-            children.append(bias)
-            local.append(1.0)  # d(b + ...)/db = 1
+    total += sum(products)
+    if isinstance(bias, Value):
+        children.append(bias)
+        local.append(1.0)  # d(b + ...)/db = 1
     return _node(total, tuple(children), tuple(local), "dot")
 
 
@@ -564,3 +586,63 @@ def logsumexp(values: Sequence[Value]) -> Value:
     exps = [math.exp(v.data - m) for v in values]
     z = sum(exps)
     return _node(m + math.log(z), tuple(values), tuple(e / z for e in exps), "logsumexp")
+
+
+def matvec(rows: Sequence[Sequence[Value]], x: Sequence[Value], bias: Optional[Sequence[Value]] = None) -> List[Value]:
+    """W x (+ b) for a matrix `rows` [out][in] and a vector x [in]: one `dot` node per
+    output, exactly `[dot(row, x, bias=b) for row, b in zip(rows, bias)]`, but the
+    floats of x are gathered once instead of once per row."""
+    if _primitive:
+        return [dot(row, x) if bias is None else dot(row, x, bias=b)
+                for row, b in zip(rows, bias if bias is not None else rows)]
+    try:
+        xd = [v.data for v in x]
+        wd = [[w.data for w in row] for row in rows]
+        bd = None if bias is None else [b.data for b in bias]
+    except AttributeError:  # plain numbers somewhere: the general path checks and handles them
+        return [dot(row, x) if bias is None else dot(row, x, bias=b)
+                for row, b in zip(rows, bias if bias is not None else rows)]
+    for row in wd:
+        if len(row) != len(xd):
+            raise ValueError(f"matvec: a row has {len(row)} entries but x has {len(xd)}")
+    xs = tuple(x)
+    if bias is None:
+        # output i: d/dW[i][j] = x[j], d/dx[j] = W[i][j]
+        return [_node(sum(map(_mul, r, xd)), (*row, *xs), (*xd, *r), "dot") for row, r in zip(rows, wd)]
+    # with a bias b[i]: d/db[i] = 1
+    return [_node(bd_i + sum(map(_mul, r, xd)), (*row, *xs, b), (*xd, *r, 1.0), "dot")
+            for row, r, b, bd_i in zip(rows, wd, bias, bd)]
+
+
+def attend(scores: Sequence[Value], vectors: Sequence[Sequence[Value]], scale: float = 1.0) -> List[Value]:
+    """One attention row: out[f] = sum_j a_j * vectors[j][f], a = softmax(scale * scores).
+
+    The same as `a = softmax([s * scale for s in scores])` followed by
+    `dot(a, [v[f] for v in vectors])` for each feature f, but fused: one node per
+    output feature whose children are the scores and that feature of every vector,
+    with local derivatives
+
+        d out_f / d vectors[j][f] = a_j
+        d out_f / d scores_j      = scale * a_j * (vectors[j][f] - out_f)
+
+    (the softmax Jacobian folded into the weighted sum). Shapes: scores [n],
+    vectors [n][d] -> [d].
+    """
+    if len(scores) != len(vectors) or not scores:
+        raise ValueError(f"attend: {len(scores)} scores for {len(vectors)} vectors (need the same, at least 1)")
+    if _primitive:
+        weights = softmax([s * scale for s in scores] if scale != 1.0 else scores)
+        return [dot(weights, [v[f] for v in vectors]) for f in range(len(vectors[0]))]
+    scaled = [s.data * scale for s in scores]
+    m = max(scaled)
+    exps = [math.exp(s - m) for s in scaled]
+    z = sum(exps)
+    a = [e / z for e in exps]
+    scores = tuple(scores)
+    outs = []
+    for column in zip(*vectors):  # feature f of every vector
+        vd = [v.data for v in column]
+        out = sum(map(_mul, a, vd))
+        local_scores = [scale * aj * (vj - out) for aj, vj in zip(a, vd)]
+        outs.append(_node(out, (*scores, *column), (*local_scores, *a), "attend"))
+    return outs

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import engine
-from .engine import Value, dot, softmax, vsum
+from .engine import Value, attend, dot, matvec, vsum
 
 __all__ = [
     "Module", "Neuron", "Layer", "MLP", "Linear", "Embedding", "LayerNorm", "FeedForward",
@@ -415,9 +415,7 @@ class Linear(Module):
 
     def forward(self, x: Sequence) -> Vector:
         _check_vector(x, self.in_features, "Linear")
-        if self.bias is None:
-            return [dot(row, x) for row in self.weight]
-        return [dot(row, x, bias=b) for row, b in zip(self.weight, self.bias)]
+        return matvec(self.weight, x, self.bias)  # output i is dot(weight[i], x) + bias[i]
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
@@ -553,15 +551,16 @@ class MultiHeadAttention(Module):
             lo, hi = h * hd, (h + 1) * hd
             qh = [row[lo:hi] for row in q]
             kh = [row[lo:hi] for row in k]
+            vh = [row[lo:hi] for row in v]
             if self.rope:
                 qh = [apply_rope(vec, t, hd) for t, vec in enumerate(qh)]
                 kh = [apply_rope(vec, t, hd) for t, vec in enumerate(kh)]
             for t in range(T):
                 visible = t + 1 if causal else T
-                scores = [dot(qh[t], kh[j]) * scale for j in range(visible)]
-                weights = softmax(scores)
-                # output feature f of this head: sum_j weights_j * v[j][f]
-                heads_out[t].extend(dot(weights, [v[j][f] for j in range(visible)]) for f in range(lo, hi))
+                scores = [dot(qh[t], kh[j]) for j in range(visible)]
+                # softmax(scale * scores)-weighted sum of the visible values, one node
+                # per feature (in primitive mode: softmax, then one dot per feature)
+                heads_out[t].extend(attend(scores, vh[:visible], scale=scale))
         return [self.out_proj(row) for row in heads_out]
 
     def extra_repr(self) -> str:

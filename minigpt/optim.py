@@ -134,13 +134,14 @@ class Adam(Optimizer):
         # fold the bias corrections into one step size (same numbers, fewer operations)
         step_size = self.lr / (1.0 - b1 ** self.steps)
         v_correction = 1.0 / (1.0 - b2 ** self.steps)
-        eps, wd, m, v = self.eps, self.weight_decay, self.m, self.v
-        for i, p in enumerate(self.params):
-            g = p.grad + wd * p.data if wd else p.grad
-            mi = b1 * m[i] + (1.0 - b1) * g
-            vi = b2 * v[i] + (1.0 - b2) * g * g
-            m[i], v[i] = mi, vi
-            p.data -= step_size * mi / (math.sqrt(vi * v_correction) + eps)
+        eps, wd, sqrt = self.eps, self.weight_decay, math.sqrt
+        params = self.params
+        grads = [p.grad + wd * p.data for p in params] if wd else [p.grad for p in params]
+        # whole-list updates: the same formulas, run as comprehensions (fast in CPython)
+        self.m = m = [b1 * mi + (1.0 - b1) * g for mi, g in zip(self.m, grads)]
+        self.v = v = [b2 * vi + (1.0 - b2) * g * g for vi, g in zip(self.v, grads)]
+        for p, mi, vi in zip(params, m, v):
+            p.data -= step_size * mi / (sqrt(vi * v_correction) + eps)
 
     def state_dict(self) -> Dict[str, object]:
         return {**super().state_dict(), "betas": list(self.betas), "eps": self.eps,

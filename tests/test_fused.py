@@ -149,3 +149,61 @@ def test_repeated_children_accumulate():
     d = dot([a, a], [a, 2.0])  # a*a + 2a -> derivative 2a + 2 = 8
     d.backward()
     assert a.grad == 8.0
+
+
+# ---- matvec and attend: fused layers equal their primitive composition ---------------
+from minigpt.engine import attend, matvec  # noqa: E402
+
+
+def test_matvec_equals_rows_of_dot():
+    import random
+    r = random.Random(0)
+    W = [[r.uniform(-1, 1) for _ in range(5)] for _ in range(3)]
+    x = [r.uniform(-1, 1) for _ in range(5)]
+    b = [r.uniform(-1, 1) for _ in range(3)]
+
+    def run(fused):
+        Wv = [[Value(w) for w in row] for row in W]
+        xv, bv = [Value(v) for v in x], [Value(v) for v in b]
+        if fused:
+            outs = matvec(Wv, xv, bv)
+        else:
+            with primitive_mode():
+                outs = matvec(Wv, xv, bv)
+        total = outs[0] * 1.0 + outs[1] * 2.0 + outs[2] * -0.5
+        total.backward()
+        return [o.data for o in outs], [v.grad for row in Wv for v in row] + [v.grad for v in xv + bv]
+
+    fused, primitive = run(True), run(False)
+    assert_same(fused, primitive)
+    assert all(o.op == "dot" for o in matvec([[Value(1.0)]], [Value(2.0)]))
+    with pytest.raises(ValueError, match="row has 2 entries"):
+        matvec([[Value(1.0), Value(2.0)]], [Value(1.0)])
+
+
+@given(st.lists(st.floats(-4, 4), min_size=2, max_size=6), st.sampled_from([1.0, 0.5]))
+def test_attend_equals_softmax_then_dot(raw, scale):
+    n = len(raw) // 2
+    scores, flat = raw[:n], raw[n:2 * n]
+
+    def run(fused):
+        s = [Value(x) for x in scores]
+        vecs = [[Value(x), Value(x * 0.3 - 1)] for x in flat]
+        if fused:
+            outs = attend(s, vecs, scale=scale)
+        else:
+            with primitive_mode():
+                outs = attend(s, vecs, scale=scale)
+        (outs[0] * 1.3 + outs[1] * -0.7).backward()
+        return [o.data for o in outs], [v.grad for v in s] + [v.grad for row in vecs for v in row]
+
+    assert_same(run(True), run(False))
+
+
+def test_attend_by_hand_and_errors():
+    s = [Value(0.0), Value(math.log(3.0))]  # weights 1/4 and 3/4
+    out = attend(s, [[Value(4.0)], [Value(8.0)]])
+    assert out[0].data == pytest.approx(7.0, rel=1e-12)
+    assert gradcheck(lambda a, b, c, d: attend([a, b], [[c], [d]], scale=0.5), [0.1, -0.3, 2.0, 1.0])
+    with pytest.raises(ValueError, match="2 scores for 1 vectors"):
+        attend(s, [[Value(1.0)]])
