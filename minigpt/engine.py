@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Union
 
 __all__ = [
     "Value", "vsum", "dot", "softmax", "logsumexp", "no_grad", "is_grad_enabled",
-    "primitive_mode", "is_primitive_mode", "topological_order", "gc_paused", "matvec", "attend",
+    "primitive_mode", "is_primitive_mode", "topological_order", "gc_paused", "matvec", "matmul", "attend",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -592,26 +592,47 @@ def matvec(rows: Sequence[Sequence[Value]], x: Sequence[Value], bias: Optional[S
     """W x (+ b) for a matrix `rows` [out][in] and a vector x [in]: one `dot` node per
     output, exactly `[dot(row, x, bias=b) for row, b in zip(rows, bias)]`, but the
     floats of x are gathered once instead of once per row."""
+    return matmul(rows, [x], bias)[0]
+
+
+def matmul(rows: Sequence[Sequence[Value]], xs: Sequence[Sequence[Value]],
+           bias: Optional[Sequence[Value]] = None) -> List[List[Value]]:
+    """`matvec(rows, x, bias)` for every vector x of a sequence xs [T][in] -> [T][out].
+
+    The weights' floats are gathered once for the whole sequence. Each output is one
+    `dot` node: d/dW[i][j] = x[j], d/dx[j] = W[i][j], d/db[i] = 1.
+    """
     if _primitive:
-        return [dot(row, x) if bias is None else dot(row, x, bias=b)
-                for row, b in zip(rows, bias if bias is not None else rows)]
+        return [[dot(row, x) if bias is None else dot(row, x, bias=b)
+                 for row, b in zip(rows, bias if bias is not None else rows)] for x in xs]
     try:
-        xd = [v.data for v in x]
         wd = [[w.data for w in row] for row in rows]
         bd = None if bias is None else [b.data for b in bias]
+        xds = [[v.data for v in x] for x in xs]
     except AttributeError:  # plain numbers somewhere: the general path checks and handles them
-        return [dot(row, x) if bias is None else dot(row, x, bias=b)
-                for row, b in zip(rows, bias if bias is not None else rows)]
-    for row in wd:
-        if len(row) != len(xd):
-            raise ValueError(f"matvec: a row has {len(row)} entries but x has {len(xd)}")
-    xs = tuple(x)
-    if bias is None:
-        # output i: d/dW[i][j] = x[j], d/dx[j] = W[i][j]
-        return [_node(sum(map(_mul, r, xd)), (*row, *xs), (*xd, *r), "dot") for row, r in zip(rows, wd)]
-    # with a bias b[i]: d/db[i] = 1
-    return [_node(bd_i + sum(map(_mul, r, xd)), (*row, *xs, b), (*xd, *r, 1.0), "dot")
-            for row, r, b, bd_i in zip(rows, wd, bias, bd)]
+        return [[dot(row, x) if bias is None else dot(row, x, bias=b)
+                 for row, b in zip(rows, bias if bias is not None else rows)] for x in xs]
+    n_in = len(wd[0]) if wd else 0
+    for r in wd:
+        if len(r) != n_in:
+            raise ValueError(f"matmul: the matrix rows have different lengths ({len(r)} and {n_in})")
+    for xd in xds:
+        if len(xd) != n_in:
+            raise ValueError(f"matmul: a row has {n_in} entries but x has {len(xd)}")
+    out = []
+    for x, xd in zip(xs, xds):
+        if not _grad_enabled:  # no graph to record: just the numbers
+            sums = [sum(map(_mul, r, xd)) for r in wd]
+            out.append([_node(s if bd is None else s + b, (), (), "dot")
+                        for s, b in zip(sums, bd if bd is not None else sums)])
+        elif bias is None:
+            xt = tuple(x)
+            out.append([_node(sum(map(_mul, r, xd)), (*row, *xt), (*xd, *r), "dot") for row, r in zip(rows, wd)])
+        else:
+            xt = tuple(x)
+            out.append([_node(b_i + sum(map(_mul, r, xd)), (*row, *xt, b), (*xd, *r, 1.0), "dot")
+                        for row, r, b, b_i in zip(rows, wd, bias, bd)])
+    return out
 
 
 def attend(scores: Sequence[Value], vectors: Sequence[Sequence[Value]], scale: float = 1.0) -> List[Value]:
@@ -643,6 +664,9 @@ def attend(scores: Sequence[Value], vectors: Sequence[Sequence[Value]], scale: f
     for column in zip(*vectors):  # feature f of every vector
         vd = [v.data for v in column]
         out = sum(map(_mul, a, vd))
+        if not _grad_enabled:  # no graph to record: just the number
+            outs.append(_node(out, (), (), "attend"))
+            continue
         local_scores = [scale * aj * (vj - out) for aj, vj in zip(a, vd)]
         outs.append(_node(out, (*scores, *column), (*local_scores, *a), "attend"))
     return outs

@@ -148,7 +148,7 @@ class MiniGPT(Module):
             x = block(x)
         x = [self.ln_f(xt) for xt in x]
         if self.lm_head is not None:
-            return [self.lm_head(xt) for xt in x]
+            return self.lm_head(x)
         # tied head: logit of token v is h . E[v], the same table the input used
         with named_scope("head"):
             return [[dot(xt, row) for row in self.E] for xt in x]

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import engine
-from .engine import Value, attend, dot, matvec, vsum
+from .engine import Value, attend, dot, matmul, vsum
 
 __all__ = [
     "Module", "Neuron", "Layer", "MLP", "Linear", "Embedding", "LayerNorm", "FeedForward",
@@ -328,6 +328,11 @@ def _check_sequence(x, n: int, who: str) -> None:
             raise ValueError(f"{who}: position {t} should be a vector of length {n}, got {got}")
 
 
+def _is_sequence(x) -> bool:
+    """True for a non-empty list of lists (a sequence), False for a vector."""
+    return isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], (list, tuple))
+
+
 def _check_positive(**sizes) -> None:
     for name, n in sizes.items():
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
@@ -404,7 +409,8 @@ class MLP(Module):
 class Linear(Module):
     """y = W x + b. `weight` is `[out_features][in_features]`, `bias` is
     `[out_features]` or None. Weights N(0, init_std) (GPT-2's 0.02 by default),
-    bias 0. `forward(x: vector[in]) -> vector[out]`, one `dot` node per output."""
+    bias 0. `forward(x: vector[in]) -> vector[out]`, one `dot` node per output;
+    like PyTorch's Linear it also takes a sequence [T][in] and returns [T][out]."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng: Optional[random.Random] = None, init_std: float = 0.02):
@@ -413,9 +419,13 @@ class Linear(Module):
         self.weight = _gauss_matrix(out_features, in_features, init_std, rng)
         self.bias = [Value(0.0) for _ in range(out_features)] if bias else None
 
-    def forward(self, x: Sequence) -> Vector:
+    def forward(self, x: Sequence):
+        if _is_sequence(x):
+            for t, xt in enumerate(x):
+                _check_vector(xt, self.in_features, f"Linear (position {t})")
+            return matmul(self.weight, x, self.bias)
         _check_vector(x, self.in_features, "Linear")
-        return matvec(self.weight, x, self.bias)  # output i is dot(weight[i], x) + bias[i]
+        return matmul(self.weight, [x], self.bias)[0]  # output i is dot(weight[i], x) + bias[i]
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
@@ -487,7 +497,10 @@ class FeedForward(Module):
         self.fc1 = Linear(embed_dim, hidden_dim, rng=rng)
         self.fc2 = Linear(hidden_dim, embed_dim, rng=rng)
 
-    def forward(self, x: Sequence) -> Vector:
+    def forward(self, x: Sequence):
+        """x: vector[embed_dim] -> vector[embed_dim], or a sequence [T][embed_dim] -> [T][embed_dim]."""
+        if _is_sequence(x):
+            return self.fc2([[h.gelu() for h in row] for row in self.fc1(x)])
         return self.fc2([h.gelu() for h in self.fc1(x)])
 
 
@@ -542,9 +555,7 @@ class MultiHeadAttention(Module):
         T = len(x)
         if self.max_seq_len is not None and T > self.max_seq_len:
             raise ValueError(f"{type(self).__name__}: sequence length {T} exceeds max_seq_len {self.max_seq_len}")
-        q = [self.q_proj(xt) for xt in x]
-        k = [self.k_proj(xt) for xt in x]
-        v = [self.v_proj(xt) for xt in x]
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # each [T][embed_dim]
         hd, scale = self.head_dim, 1.0 / math.sqrt(self.head_dim)
         heads_out = [[] for _ in range(T)]  # [t] -> concatenated head outputs
         for h in range(self.num_heads):
@@ -561,7 +572,7 @@ class MultiHeadAttention(Module):
                 # softmax(scale * scores)-weighted sum of the visible values, one node
                 # per feature (in primitive mode: softmax, then one dot per feature)
                 heads_out[t].extend(attend(scores, vh[:visible], scale=scale))
-        return [self.out_proj(row) for row in heads_out]
+        return self.out_proj(heads_out)
 
     def extra_repr(self) -> str:
         extra = f", rope=True" if self.rope else ""
@@ -593,4 +604,5 @@ class TransformerBlock(Module):
     def forward(self, x: Sequence) -> Sequence2D:
         a = self.attn([self.ln1(xt) for xt in x])
         x = [[xi + ai for xi, ai in zip(xt, at)] for xt, at in zip(x, a)]
-        return [[xi + fi for xi, fi in zip(xt, self.ffn(self.ln2(xt)))] for xt in x]
+        f = self.ffn([self.ln2(xt) for xt in x])
+        return [[xi + fi for xi, fi in zip(xt, ft)] for xt, ft in zip(x, f)]

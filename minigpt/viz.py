@@ -2,9 +2,10 @@
 
     draw_dot(root)            the graph that produced `root`, as a graphviz.Digraph
     render(root, "g.svg")     the same picture written to .svg, .png or .dot
-    explain_backward(root)    backpropagation as a list of chain-rule steps
+    explain_backward(root)    backpropagation as a sequence of chain-rule steps
     print_tree(root)          the expression as an indented text tree
-    example_graph("block")    small ready-made graphs for slides and the CLI
+    scopes()                  record which module made each node (for depth=)
+    example("block")          ready-made graphs, with the options that draw them well
 
 Every tool names a node the same way: its label when it has one, otherwise its
 operation and its position in `topological_order(root)`, such as `tanh#4` (an
@@ -22,14 +23,18 @@ Nodes made by a module inside `with scopes():` sit in a frame named by the modul
 path (`blocks.0.attn`), nested like the modules.
 
 Big graphs: a MiniGPT loss has tens of thousands of nodes, far too many to draw.
-Build it inside `with scopes():` and pass `depth=k`; modules nested deeper than k
-become one box each, and everything still drawn is summarised by kind ("dot x16"),
-so the picture keeps the shape of the computation at a size you can read.
+Build it inside `with scopes():` and pass `depth=k`: modules nested deeper than k
+levels become one box each, and what is still drawn is summarised by kind
+("dot x16"), so the picture keeps the shape of the computation at a size you can
+read. Levels count module names, with a list index part of its name: `blocks.0`
+is level 1 and `blocks.0.attn` level 2, so for a MiniGPT depth=0 shows `blocks.0`
+as a box and depth=1 opens it to show boxes for `blocks.0.ln1`, `blocks.0.attn`...
 """
 from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +47,7 @@ import graphviz
 
 from . import nn
 from .engine import Value, primitive_mode, topological_order, vsum
+from .gpt import MiniGPT, cross_entropy_loss
 from .nn import scopes
 
 __all__ = [
@@ -50,9 +56,10 @@ __all__ = [
     "RendererNotFoundError", "DEFAULT_MAX_NODES",
 ]
 
-# Without `max_nodes`, draw_dot refuses graphs larger than this: Graphviz needs
-# minutes for tens of thousands of nodes, and such a picture is unreadable anyway.
-DEFAULT_MAX_NODES = 3000
+# Without `max_nodes`, draw_dot refuses pictures larger than this. Layout time grows
+# fast with size (about 4 s for 1,000 nodes, 20 s for 1,500, 100 s for 2,200), and
+# such pictures are unreadable anyway: use depth= instead.
+DEFAULT_MAX_NODES = 1000
 
 _FONT = "Helvetica"
 _OUTPUT_FILL = "#ffd966"
@@ -119,6 +126,11 @@ def _esc(text: str) -> str:
     return "".join(out)
 
 
+def _plain(text: str) -> str:
+    """Escape a label that is not a record (an operation, a frame title)."""
+    return graphviz.nohtml(str(text).replace("\\", "\\\\").replace('"', '\\"'))
+
+
 def _record(fields: List[str], rankdir: str, stacked: bool = False) -> str:
     """A record label with its fields side by side (or one above the other).
 
@@ -180,13 +192,16 @@ def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, depth: Op
 
     rankdir:   'LR' (left to right) or 'TB' (top to bottom).
     show_grad: False leaves the grads out (for pictures taken before backward).
-    depth:     k >= 0 draws modules nested deeper than k levels as one box each
-               (`blocks.0` is level 1, `blocks.0.attn` level 2, so depth=0 shows
-               the top-level modules as boxes). Needs a graph built inside
-               `with scopes():`. The rest is summarised: operations of the same kind
-               in the same module whose inputs come from the same places are drawn
-               as one node "op xN", named leaves as "name xN", and constants are
-               left out (a box says how many leaves it swallowed).
+    depth:     k >= 0 draws each module nested deeper than k levels as one box with
+               its name, its number of operations and its shapes in -> out (per
+               call, from `nn.scope_shapes`). `blocks.0` is level 1, `blocks.0.attn`
+               level 2: depth=0 shows the top-level modules as boxes. Needs a graph
+               built inside `with scopes():`. Everything else is summarised too:
+               operations of the same kind in the same module whose inputs come
+               from the same places become one node "op xN" (one record when N is
+               1, the output always), named leaves become "name xN" per set of
+               users, and constants are left out (a box counts the leaves it
+               swallowed).
     max_nodes: refuse (ValueError) to draw more nodes than this; by default
                `DEFAULT_MAX_NODES`. The message suggests a depth.
     params:    a Module, {name: Value} dict or list of Values: these leaves are drawn
@@ -209,12 +224,19 @@ def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, depth: Op
                              "`with minigpt.viz.scopes():` (the same as minigpt.nn.scopes())")
         nodes, edges = _collapsed_view(order, depth, show_grad, rankdir, names)
     if len(nodes) > limit:
-        hint = "a smaller depth (try depth=0)" if depth else "depth=1 or depth=0"
-        raise ValueError(
-            f"this picture would have {len(nodes):,} nodes, more than max_nodes={limit:,}. "
-            f"Draw a summary with {hint}: build the graph inside `with minigpt.viz.scopes():` and "
-            f"call draw_dot(root, depth=1) (or pass a larger max_nodes if you really want them all).")
+        raise ValueError(f"this picture would have {len(nodes):,} nodes, more than max_nodes={limit:,}. "
+                         + _size_hint(depth))
     return _assemble(nodes, edges, rankdir)
+
+
+def _size_hint(depth: Optional[int]) -> str:
+    """What to do about a picture that is too big."""
+    if depth is None:
+        return ("Draw a summary instead: build the graph inside `with minigpt.viz.scopes():` and pass "
+                "depth=1 (or depth=0 for the coarsest view), or raise max_nodes to draw every node.")
+    if depth > 0:
+        return f"Try a smaller depth (depth={depth - 1}), or raise max_nodes."
+    return "depth=0 is the coarsest summary there is; raise max_nodes to draw it anyway."
 
 
 def _full_view(order: List[Value], show_grad: bool, rankdir: str,
@@ -240,7 +262,7 @@ def _full_view(order: List[Value], show_grad: bool, rankdir: str,
             fill = _OUTPUT_FILL if v is root else _RESULT_FILL
             nodes.append((vid, frame, _value_attrs(_record(_value_fields(name, v, show_grad), rankdir),
                                                    fill, v is root)))
-            nodes.append((f"o{i}", frame, {"label": graphviz.nohtml(_esc(v.op)), "shape": "circle",
+            nodes.append((f"o{i}", frame, {"label": _plain(v.op), "shape": "circle",
                                            "fillcolor": _OP_FILL, "fontsize": "10", "width": "0.3",
                                            "margin": "0.02", "color": "#999999"}))
             edges.append((f"o{i}", vid, {}))
@@ -386,23 +408,23 @@ def _group_attrs(group: _Group, index: Dict[Value, int], names: Dict[Value, str]
     return {"label": _record([label, f"x{n:,}"], rankdir, stacked=True), "fillcolor": _LEAF_FILLS[group.kind]}
 
 
-def _common_name(names: List[str]) -> str:
-    """The longest common prefix that ends at a '.' or '[' boundary of every name, or a
-    short list of the distinct base names ('tok_emb.weight, pos_emb.weight')."""
-    prefix = os.path.commonprefix(names)
-    while prefix and not all(len(s) == len(prefix) or s[len(prefix)] in ".[" for s in names):
-        prefix = prefix[:-1]
-    prefix = prefix.rstrip(".[")
-    if prefix:
-        return prefix
-    bases: Dict[str, None] = {}
-    for s in names:
-        parts = [p for p in s.split(".")]
-        while len(parts) > 1 and parts[-1].isdigit():
-            parts.pop()
-        bases[".".join(parts).split("[")[0] or "leaves"] = None
-    listed = list(bases)
-    return ", ".join(listed[:3]) + (", ..." if len(listed) > 3 else "")
+def _base_name(label: str) -> str:
+    """A label without its trailing indices: 'ln1.gamma.3' -> 'ln1.gamma', 'x[0][1]' -> 'x'."""
+    return re.sub(r"(\.\d+|\[\d+\])+$", "", label)
+
+
+def _common_name(labels: List[str]) -> str:
+    """A short name for a set of leaves: their tensor's name ('ln_f.gamma'), the
+    common module of several tensors ('blocks.0.attn.*'), or a short list."""
+    bases = list(dict.fromkeys(_base_name(s) for s in labels))
+    if len(bases) == 1:
+        return bases[0] or "leaves"
+    prefix = os.path.commonprefix(bases)
+    while prefix and not all(len(s) == len(prefix) or s[len(prefix)] == "." for s in bases):
+        prefix = prefix[:-1]  # cut back to a whole module name
+    if prefix.rstrip("."):
+        return prefix.rstrip(".") + ".*"
+    return ", ".join(bases[:2]) + (", ..." if len(bases) > 2 else "")
 
 
 def _assemble(nodes: List[_Drawn], edges: list, rankdir: str) -> graphviz.Digraph:
@@ -425,7 +447,7 @@ def _assemble(nodes: List[_Drawn], edges: list, rankdir: str) -> graphviz.Digrap
     for k, path in enumerate(frames):
         level = len(_components(path))
         clusters[path] = graphviz.Digraph(name=f"cluster_{k}", graph_attr={
-            "label": graphviz.nohtml(_esc(path)), "labeljust": "l", "style": "rounded,filled",
+            "label": _plain(path), "labeljust": "l", "style": "rounded,filled",
             "fillcolor": _CLUSTER_FILLS[min(level, len(_CLUSTER_FILLS)) - 1], "color": "#9aa4c7"})
     for node_id, frame, attrs in nodes:
         (clusters[frame] if frame else dot).node(node_id, **attrs)
@@ -515,8 +537,8 @@ class BackwardStep:
     """One application of the chain rule: `child.grad += local * upstream`.
 
     Attributes: `child`, `parent` (None for the first step, which seeds the root),
-    `local` (d parent / d child), `upstream` (the gradient of the root with respect
-    to `parent`, as far as this backward pass has got), `before` and `after`
+    `local` (d parent / d child), `upstream` (d root / d parent from this pass,
+    complete by the time `parent` passes it on), `before` and `after`
     (`child.grad` around the step). `str(step)` is the step written out.
     """
 
@@ -542,7 +564,7 @@ def _local_text(parent: Value, position: int, names: Dict[Value, str]) -> str:
         return f"{names[other]}.data"  # d(a*b)/da = b
     if parent.op == "tanh":
         return f"1 - {p}.data**2"      # d tanh(x)/dx = 1 - tanh(x)^2
-    return f"d{p}/d{c}"
+    return f"d {p}/d {c}"
 
 
 def explain_backward(root: Value) -> Iterator[BackwardStep]:
@@ -554,7 +576,8 @@ def explain_backward(root: Value) -> Iterator[BackwardStep]:
         a.grad += (b.data = 3.0) * (e.grad = 1.0)  ->  a.grad = 3.0
 
     Iterate it to the end (`for step in explain_backward(L): print(step)`) or step
-    with `next()`. When it is exhausted every `.grad` is exactly what
+    with `next()`; nothing changes before the first step is asked for. When it is
+    exhausted every `.grad` is exactly what
     `root.backward()` would have left, accumulation included: like backward it
     computes this pass's gradients apart and adds them to what `.grad` held.
     Nodes whose gradient this pass is 0 pass nothing on, as in backward.
@@ -645,10 +668,14 @@ def print_tree(root: Value, depth: Optional[int] = None, file=None) -> str:
 # --------------------------------------------------------------------------------------
 EXAMPLES = ("expr", "neuron", "attention", "block", "model")
 
-Example = namedtuple("Example", "root params depth")
-Example.__doc__ = """An example graph: `root` (the output), `params` (the module, for
-draw_dot's params=, or None) and `depth` (the depth that makes a readable picture,
-None for the full graph)."""
+Example = namedtuple("Example", "root params depth rankdir")
+Example.__doc__ = """An example graph and how to draw it well: `root` (the output),
+`params` (the module, for draw_dot's params=), `depth` (None: the full graph) and
+`rankdir` ('TB' for the tall summaries of a block or a model)."""
+
+# depth and rankdir that give a picture you can read, per example
+_EXAMPLE_VIEWS = {"expr": (None, "LR"), "neuron": (None, "LR"), "attention": (0, "LR"),
+                  "block": (1, "TB"), "model": (1, "TB")}
 
 
 def label_parameters(module: nn.Module) -> nn.Module:
@@ -672,15 +699,14 @@ def example(what: str, backward: bool = True) -> Example:
     expr:      micrograd's L = (a*b + c) * f, every node labelled
     neuron:    a 3-input Neuron on labelled inputs, in primitive operations
     attention: SelfAttention(4) on 3 positions, outputs summed to a scalar
-    block:     TransformerBlock(8, 2) on 3 positions, summed (readable at depth 1)
-    model:     the loss of MiniGPT(27, 16, 4, 1, 16) on 16 tokens (readable at depth 1)
-    The nn examples are built inside `scopes()` with their parameters labelled by
-    name. With `backward=True` (default) `root.backward()` has been run.
+    block:     TransformerBlock(8, 2) on 3 positions, summed
+    model:     the loss of MiniGPT(27, 16, 4, 1, 16) on 16 tokens
+    All are built inside `scopes()`, so any depth= works; the nn examples have their
+    parameters labelled by name. With `backward=True` (default) `root.backward()`
+    has been run, so the pictures show gradients.
     """
-    from .gpt import MiniGPT, cross_entropy_loss
-
     rng = random.Random(5)
-    params, depth = None, None
+    params = None
     if what not in EXAMPLES:
         raise ValueError(f"unknown example {what!r}; choose one of {', '.join(EXAMPLES)}")
     with scopes():  # so that any depth= works on every example
@@ -693,7 +719,10 @@ def example(what: str, backward: bool = True) -> Example:
             root = d * f
             root.label = "L"
         elif what == "neuron":
-            params = label_parameters(nn.Neuron(3, rng=rng))
+            params = nn.Neuron(3, rng=rng)
+            for i, w in enumerate(params.w):
+                w.label = f"w{i + 1}"  # micrograd's names, rather than w.0, w.1, w.2
+            params.b.label = "b"
             x = [Value(v, label=f"x{i + 1}") for i, v in enumerate((0.5, -1.0, 2.0))]
             with primitive_mode():  # show every multiply and add, as in micrograd
                 root = params(x)
@@ -706,16 +735,14 @@ def example(what: str, backward: bool = True) -> Example:
             params = label_parameters(nn.TransformerBlock(8, 2, rng=rng))
             root = vsum([v for row in params(_inputs(3, 8, rng)) for v in row])
             root.label = "out"
-            depth = 1
         else:
             params = label_parameters(MiniGPT(27, 16, 4, 1, 16, rng=rng))
             ids = [rng.randrange(27) for _ in range(17)]
             root = cross_entropy_loss(params(ids[:16]), ids[1:])
             root.label = "loss"
-            depth = 1
     if backward:
         root.backward()
-    return Example(root, params, depth)
+    return Example(root, params, *_EXAMPLE_VIEWS[what])
 
 
 def example_graph(what: str, depth: Optional[int] = None) -> Value:
