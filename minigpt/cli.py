@@ -3,7 +3,7 @@
     minigpt demo                      train on the built-in corpus, predict, sample, draw
     minigpt train --data FILE         train on your own text; writes a JSON checkpoint
     minigpt sample --checkpoint F     sample from a trained model
-    minigpt graph --what block        draw a computation graph
+    minigpt graph --what block        draw a computation graph (SVG, PNG or DOT)
 
 Each sub-command is a function `cmd_<name>(args)` registered in `build_parser()`.
 Errors a user can cause (bad files, bad options, unknown characters) end the
@@ -251,6 +251,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# graph
+# --------------------------------------------------------------------------------------
+def cmd_graph(args: argparse.Namespace) -> int:
+    """Draw the computation graph of a small example (expression up to a whole model)."""
+    from . import viz
+
+    ex = viz.example(args.what)
+    depth = None if args.full else (ex.depth if args.depth is None else args.depth)
+    out = args.out or f"{args.what}.svg"
+    try:
+        path = viz.render(ex.root, out, depth=depth, rankdir=args.rankdir or ex.rankdir, params=ex.params)
+    except viz.RendererNotFoundError as err:
+        raise UserError(" ".join(str(err).split())) from None
+    except ValueError as err:  # a bad suffix, or a view too big to lay out
+        raise UserError(" ".join(str(err).split())) from None
+    shown = "the full graph" if depth is None else f"modules collapsed below depth {depth}"
+    print(f"wrote {path} ({args.what}: {shown})")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
 # the parser
 # --------------------------------------------------------------------------------------
 def _positive_int(text: str) -> int:
@@ -365,6 +386,21 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--max-tokens", type=_positive_int, default=50, help="new tokens at most (default: 50)")
     sample.add_argument("--seed", type=int, default=None, help="random seed (default: different each run)")
     sample.set_defaults(func=cmd_sample)
+
+    graph = sub.add_parser("graph", help="draw a computation graph (expression, neuron, attention, block, model)",
+                           description="Draw the computation graph of a small example as SVG, PNG or DOT. "
+                                       "Blocks and models are drawn with modules collapsed into boxes "
+                                       "(--depth); --full draws every node (refused when too big to lay out). "
+                                       "Needs Graphviz's dot or pip install 'minigpt[render]'.")
+    graph.add_argument("--what", choices=("expr", "neuron", "attention", "block", "model"), default="expr",
+                       help="which graph (default: expr)")
+    graph.add_argument("--depth", type=_non_negative_int, default=None,
+                       help="collapse modules deeper than this (default: chosen per example)")
+    graph.add_argument("--full", action="store_true", help="draw every node, no collapsing")
+    graph.add_argument("--rankdir", choices=("LR", "TB"), default=None, help="layout direction")
+    graph.add_argument("--out", metavar="FILE", default=None,
+                       help="output file, .svg, .png or .dot (default: WHAT.svg)")
+    graph.set_defaults(func=cmd_graph)
     return parser
 
 

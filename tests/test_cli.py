@@ -127,7 +127,7 @@ def test_checkpoint_that_is_not_one(capsys, tmp_path, names_file):
 
 
 def test_every_command_has_help(capsys):
-    for command in ([], ["demo"], ["train"], ["sample"]):
+    for command in ([], ["demo"], ["train"], ["sample"], ["graph"]):
         code, out, _ = run_cli(capsys, *command, "--help")
         assert code == 0 and "usage: minigpt" in out
 
@@ -146,3 +146,21 @@ def test_python_dash_m_entry_point(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "no such checkpoint" in result.stderr
+
+
+def test_graph_command_writes_a_picture(capsys, tmp_path):
+    from minigpt.viz import find_renderer
+    out = tmp_path / "block.dot"
+    code, stdout, err = run_cli(capsys, "graph", "--what", "block", "--out", str(out))
+    assert code == 0, err
+    assert "digraph" in out.read_text() and "blocks" not in stdout
+    assert "cluster" in out.read_text() or "ln1" in out.read_text()
+    if find_renderer():
+        svg = tmp_path / "expr.svg"
+        code, stdout, err = run_cli(capsys, "graph", "--what", "expr", "--out", str(svg))
+        assert code == 0, err
+        assert svg.read_text().lstrip().startswith("<?xml")
+    code, _, err = run_cli(capsys, "graph", "--what", "model", "--full", "--out", str(tmp_path / "m.svg"))
+    one_line_error(code, err, "depth")
+    code, _, err = run_cli(capsys, "graph", "--out", str(tmp_path / "x.pdf"))
+    one_line_error(code, err, "pdf")
