@@ -274,44 +274,23 @@ def cmd_graph(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------
 # the parser
 # --------------------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return n
+def _number(convert, is_ok, expected: str):
+    """An argparse `type=` that converts the text and checks it, with a clear message."""
+    def parse(text: str):
+        try:
+            x = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not is_ok(x):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return x
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return n
-
-
-def _positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not x > 0 or x == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return x
-
-
-def _temperature(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= x < float("inf"):
-        raise argparse.ArgumentTypeError(f"temperature must be >= 0 (0 = greedy), got {text!r}")
-    return x
+_positive_int = _number(int, lambda n: n >= 1, "a positive integer")
+_non_negative_int = _number(int, lambda n: n >= 0, "an integer >= 0")
+_positive_float = _number(float, lambda x: 0 < x < float("inf"), "a positive number")
+_temperature = _number(float, lambda x: 0 <= x < float("inf"), "a temperature >= 0 (0 = greedy)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -319,12 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    demo = sub.add_parser("demo", help="train on the built-in corpus, predict, sample and draw (about a minute)",
+    demo = sub.add_parser("demo", help="train on the built-in corpus, predict, sample and draw (about two minutes)",
                           description="Train a small Mini-GPT on the built-in verb-grammar corpus, show its "
                                       "top-5 next-token predictions after '<bos> I work , you work , he' "
                                       "before and after training, sample a few sentences and draw a graph.")
-    demo.add_argument("--steps", type=_positive_int, default=600, help="training steps (default: 600)")
-    demo.add_argument("--lr", type=_positive_float, default=1e-2, help="Adam learning rate (default: 0.01)")
+    demo.add_argument("--steps", type=_positive_int, default=2400, help="training steps (default: 2400)")
+    demo.add_argument("--lr", type=_positive_float, default=2e-2, help="Adam learning rate (default: 0.02)")
     demo.add_argument("--d-model", type=_positive_int, default=16, help="model width (default: 16)")
     demo.add_argument("--heads", type=_positive_int, default=2, help="attention heads (default: 2)")
     demo.add_argument("--layers", type=_positive_int, default=1, help="transformer blocks (default: 1)")

@@ -114,7 +114,10 @@ class MiniGPT(Module):
         self.blocks = [TransformerBlock(c.d_model, c.n_heads, c.d_ff, rope=c.pos_encoding == "rope",
                                         max_seq_len=c.context_len, rng=rng) for _ in range(c.n_layers)]
         self.ln_f = LayerNorm(c.d_model)
-        self.lm_head = None if c.tie_weights else Linear(c.d_model, c.vocab_size, bias=False, rng=rng)
+        # the head starts small (like the token table) so that the untrained model's
+        # logits are near 0 and its loss is near ln(vocab_size)
+        self.lm_head = None if c.tie_weights else Linear(c.d_model, c.vocab_size, bias=False, rng=rng,
+                                                          init_std=0.02)
 
     @property
     def E(self) -> List[List[Value]]:

@@ -408,15 +408,16 @@ class MLP(Module):
 # --------------------------------------------------------------------------------------
 class Linear(Module):
     """y = W x + b. `weight` is `[out_features][in_features]`, `bias` is
-    `[out_features]` or None. Weights N(0, init_std) (GPT-2's 0.02 by default),
-    bias 0. `forward(x: vector[in]) -> vector[out]`, one `dot` node per output;
+    `[out_features]` or None. Weights N(0, init_std), by default
+    init_std = 1/sqrt(in_features) so outputs keep the scale of the inputs; bias 0. `forward(x: vector[in]) -> vector[out]`, one `dot` node per output;
     like PyTorch's Linear it also takes a sequence [T][in] and returns [T][out]."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 rng: Optional[random.Random] = None, init_std: float = 0.02):
+                 rng: Optional[random.Random] = None, init_std: Optional[float] = None):
         _check_positive(in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
-        self.weight = _gauss_matrix(out_features, in_features, init_std, rng)
+        std = 1.0 / math.sqrt(in_features) if init_std is None else init_std
+        self.weight = _gauss_matrix(out_features, in_features, std, rng)
         self.bias = [Value(0.0) for _ in range(out_features)] if bias else None
 
     def forward(self, x: Sequence):

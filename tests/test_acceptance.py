@@ -1,0 +1,41 @@
+"""Long acceptance checks of the issues, run on demand: `pytest -m slow`.
+
+- `minigpt demo` learns the grammar: `works` is the top-1 prediction after the
+  canonical prompt `<bos> I work , you work , he` (about two minutes).
+- On names.txt, MiniGPT(27, 16, 4, 1, 16) trained 1,000 steps (Adam, lr 1e-2, linear
+  decay, betas 0.85/0.99) reaches a mean training loss of at most 2.45 over the last
+  100 steps (about two minutes).
+"""
+import os
+import re
+import sys
+
+import pytest
+
+from minigpt.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = os.path.join(ROOT, "..", "shared", "data", "names.txt")
+
+
+@pytest.mark.slow
+def test_demo_learns_works_after_the_canonical_prompt(capsys, tmp_path):
+    code = main(["demo", "--out", str(tmp_path), "--no-progress", "--samples", "3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    after = re.search(r"after training\s*: '([^']+)'", out)
+    assert after, out
+    assert after.group(1) == "works", out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(NAMES), reason="../shared/data/names.txt is not present")
+def test_names_run_reaches_the_loss_target():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        from train_names import run
+    finally:
+        sys.path.pop(0)
+    trainer, result = run(NAMES, steps=1000, progress=False)
+    assert sum(result.losses[:10]) / 10 > 3.0  # starts near ln 27 = 3.30
+    assert result.mean_loss(100) <= 2.45
