@@ -32,8 +32,10 @@ times the same run with the collector switched off during it (and a collection,
 untimed, after it): the difference is what the cycle collector costs. It matters a
 lot for micrograd, whose nodes keep closures that point back to the node (reference
 cycles), so its graphs can only be freed by the collector; minigpt's graphs have no
-cycles and are freed by reference counting, and its `backward()` pauses the
-collector by itself. The targets are judged on the default (gc on) medians.
+cycles and are freed by reference counting, so minigpt's training step (here as in
+`minigpt.train.Trainer.train_step`) pauses the collector while it builds and
+backpropagates the graph. The targets are judged on the default medians, which for
+minigpt means its step as the trainer runs it.
 
 Memory: the graph's size in nodes (`minigpt.engine.topological_order(loss)` for the
 minigpt rows; an iterative walk of `_prev` for micrograd; leaves and constants
@@ -72,7 +74,7 @@ for path in (HERE, ROOT):  # float_gpt / micrograd_gpt live here; minigpt in the
 
 import float_gpt  # noqa: E402
 import micrograd_gpt  # noqa: E402
-from minigpt.engine import primitive_mode, topological_order  # noqa: E402
+from minigpt.engine import gc_paused, primitive_mode, topological_order  # noqa: E402
 from minigpt.gpt import MiniGPT, cross_entropy_loss, generate  # noqa: E402
 
 try:
@@ -160,16 +162,19 @@ def floor_forward(model: float_gpt.FloatGPT, tokens, targets):
 
 
 def minigpt_step(model: MiniGPT, optimizer, tokens, targets):
-    """One training step of minigpt. The "update" phase is zero_grad plus the Adam step."""
+    """One training step of minigpt, as `minigpt.train.Trainer.train_step` runs it: the
+    cycle collector is paused while the (acyclic) graph is built and backpropagated;
+    reference counting frees it. The "update" phase is zero_grad plus the Adam step."""
     t0 = perf()
     optimizer.zero_grad()
-    t1 = perf()
-    logits = model(tokens)
-    t2 = perf()
-    loss = cross_entropy_loss(logits, targets)
-    t3 = perf()
-    loss.backward()
-    t4 = perf()
+    with gc_paused():
+        t1 = perf()
+        logits = model(tokens)
+        t2 = perf()
+        loss = cross_entropy_loss(logits, targets)
+        t3 = perf()
+        loss.backward()
+        t4 = perf()
     optimizer.step()
     t5 = perf()
     return ({"forward": t2 - t1, "loss": t3 - t2, "backward": t4 - t3, "update": (t1 - t0) + (t5 - t4)},

@@ -83,7 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                       metrics_path=os.path.join(out_dir, "demo-metrics.jsonl"))
     if os.path.exists(trainer.metrics_path):
         os.remove(trainer.metrics_path)
-    result = trainer.run(progress=not args.no_progress)
+    result = trainer.run(progress=_show_progress(args))
     print(f"\nTrained {result.step} steps in {result.seconds:.0f} s ({result.tokens_per_second:.0f} tokens/s); "
           f"loss {result.losses[0]:.2f} -> {result.mean_loss(50):.2f} (mean of the last 50 steps)")
     print(f"  loss: {sparkline(result.losses)}")
@@ -117,6 +117,11 @@ def _demo_picture(out_dir: str) -> Optional[str]:
     except RuntimeError as err:  # no Graphviz renderer: the .dot source is still written
         print(f"  (graph picture not rendered: {str(err).splitlines()[0]})")
         return None
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    """A progress bar on a terminal; none when asked, or when output goes to a log."""
+    return not args.no_progress and sys.stderr.isatty()
 
 
 def _first_document(tokenizer, ids: List[int]) -> str:
@@ -207,7 +212,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if trainer.step >= config.steps:
         print(f"nothing to do: the checkpoint is already at step {trainer.step}; ask for more with --steps")
         return 0
-    result = trainer.run(progress=not args.no_progress)
+    result = trainer.run(progress=_show_progress(args))
     if result.losses:
         print(f"loss {sparkline(result.losses)}  last-100 mean {result.mean_loss(100):.4f}")
     if result.evals:
@@ -302,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Train a small Mini-GPT on the built-in verb-grammar corpus, show its "
                                       "top-5 next-token predictions after '<bos> I work , you work , he' "
                                       "before and after training, sample a few sentences and draw a graph.")
-    demo.add_argument("--steps", type=_positive_int, default=2400, help="training steps (default: 2400)")
+    demo.add_argument("--steps", type=_positive_int, default=3000, help="training steps (default: 3000)")
     demo.add_argument("--lr", type=_positive_float, default=2e-2, help="Adam learning rate (default: 0.02)")
     demo.add_argument("--d-model", type=_positive_int, default=16, help="model width (default: 16)")
     demo.add_argument("--heads", type=_positive_int, default=2, help="attention heads (default: 2)")

@@ -319,7 +319,7 @@ class Value:
         """
         with gc_paused():
             order = topological_order(self)
-            for node in order:
+            for node in order:  # this pass's gradients start from zero
                 node._pass_grad = 0.0
             self._pass_grad = 1.0
             for node in reversed(order):  # every node comes after all the nodes it feeds
@@ -364,13 +364,17 @@ def topological_order(root: Value) -> List[Value]:
         if children_done:
             order.append(node)
             continue
-        if node in seen:
+        if node in seen:  # reached again through another parent: already placed or pending
             continue
         seen.add(node)
         stack.append((node, True))  # come back to `node` once its children are placed
         for child in node._children:
             if child not in seen:
-                stack.append((child, False))
+                if child._children:
+                    stack.append((child, False))
+                else:  # a leaf depends on nothing: place it at once
+                    seen.add(child)
+                    order.append(child)
     return order
 
 

@@ -157,3 +157,36 @@ def test_in_place_operators_build_new_nodes():
     assert b is not a and b.data == 3.0 and a.data == 1.0
     b.backward()
     assert a.grad == 1.0
+
+
+def test_topological_order_on_random_dags():
+    """Children always come before parents, whatever the shape and operand order."""
+    import random
+    r = random.Random(0)
+    for trial in range(200):
+        nodes = [Value(r.uniform(-1, 1)) for _ in range(r.randint(1, 4))]
+        for _ in range(r.randint(1, 30)):
+            kind = r.randrange(3)
+            if kind == 0:
+                nodes.append(r.choice(nodes) * r.choice(nodes))
+            elif kind == 1:
+                nodes.append(r.choice(nodes) + 2.0)
+            else:
+                from minigpt import vsum
+                nodes.append(vsum(r.sample(nodes, min(len(nodes), 3))))
+        root = nodes[-1]
+        order = topological_order(root)
+        pos = {id(n): i for i, n in enumerate(order)}
+        assert order[-1] is root and len(pos) == len(order)
+        for node in order:
+            for child in node.children:
+                assert pos[id(child)] < pos[id(node)]
+
+
+def test_topological_order_when_a_later_sibling_is_an_ancestor():
+    a = Value(1.0)
+    b = a * 2.0
+    c = b + a
+    for d in (b * c, c * b):  # both operand orders
+        order = topological_order(d)
+        assert order.index(b) < order.index(c) < order.index(d)
