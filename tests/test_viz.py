@@ -350,7 +350,7 @@ def test_unlabelled_nodes_are_named_by_op_and_position():
     assert steps[0] == "tanh#3.grad = 1.0"
     assert steps[1].startswith("*#2.grad += (1 - tanh#3.data**2 = 0.419974) * (tanh#3.grad = 1.0)")
     assert steps[2] == "x.grad += (leaf#1.data = 2.0) * (*#2.grad = 0.419974)  ->  x.grad = 0.839949"
-    assert steps[3] == "leaf#0.grad += (x.data = 0.5) * (*#2.grad = 0.419974)  ->  leaf#0.grad = 0.209987"
+    assert steps[3] == "leaf#1.grad += (x.data = 0.5) * (*#2.grad = 0.419974)  ->  leaf#1.grad = 0.209987"
 
 
 def test_steps_expose_their_numbers_and_can_be_taken_one_at_a_time():
