@@ -52,7 +52,7 @@ def main() -> int:
     print(f"MiniGPT(27, 16, 4, 1, 16): {trainer.model.num_parameters():,} parameters, {result.step} steps")
     print(f"loss: first 10 steps {first:.3f} (ln 27 = {math.log(27):.3f}), last 100 steps {last:.3f} "
           f"(target <= 2.45: {'met' if last <= 2.45 else 'MISSED'})")
-    print(f"held-out loss: " + ", ".join(f"step {s}: {v:.3f}" for s, v in result.evals))
+    print("held-out loss: " + ", ".join(f"step {s}: {v:.3f}" for s, v in result.evals))
     print(f"loss curve: {sparkline(result.losses)}")
     print(f"wall time {wall:.1f} s ({result.seconds / result.step * 1000:.1f} ms/step, "
           f"{result.tokens_per_second:.0f} tokens/s)")

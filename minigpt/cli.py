@@ -15,7 +15,6 @@ import argparse
 import os
 import random
 import sys
-import time
 from typing import List, Optional
 
 EXIT_USER_ERROR = 2

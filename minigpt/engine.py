@@ -12,8 +12,9 @@ Each operation below therefore computes two things side by side: its forward val
 and its local derivatives, stored as plain floats. No closure is kept per node,
 which keeps nodes small and the backward loop simple.
 
-Fused helpers (`vsum`, `dot`, `softmax`, `logsumexp`) build one node with many
-children instead of a long chain of binary nodes. Their local derivatives are the
+Fused helpers (`vsum`, `dot`, `softmax`, `logsumexp`, `matmul` for a linear layer,
+`attend` for an attention row) build one node with many children instead of a long
+chain of binary nodes. Their local derivatives are the
 exact derivatives of the same formula written with `+ - * / exp log`, so the
 gradients match the primitive composition; `primitive_mode()` makes them (and the
 layers in `minigpt.nn`) build the primitive graph instead, for teaching.

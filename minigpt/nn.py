@@ -576,7 +576,7 @@ class MultiHeadAttention(Module):
         return self.out_proj(heads_out)
 
     def extra_repr(self) -> str:
-        extra = f", rope=True" if self.rope else ""
+        extra = ", rope=True" if self.rope else ""
         return f"{self.embed_dim}, num_heads={self.num_heads}{extra}"
 
 

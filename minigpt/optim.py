@@ -11,7 +11,7 @@ An optimizer reads each parameter's `.grad` (filled by `backward()`) and changes
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 from .engine import Value
 

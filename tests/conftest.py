@@ -1,4 +1,5 @@
 """Shared test settings: hypothesis profile and the optional-PyTorch marker."""
+import importlib.util
 import os
 
 import pytest
@@ -15,12 +16,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked `torch` skip, with a reason, when PyTorch is not installed."""
-    try:
-        import torch  # noqa: F401
-        have_torch = True
-    except ImportError:
-        have_torch = False
-    if have_torch:
+    if importlib.util.find_spec("torch") is not None:
         return
     skip = pytest.mark.skip(reason="PyTorch not installed (pip install torch==2.13.0 to run these)")
     for item in items:

@@ -3,7 +3,7 @@ differences (many inputs, via hypothesis) and against PyTorch float64 when insta
 import math
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from minigpt import Value, gradcheck

@@ -1,6 +1,5 @@
 """Optimizers and schedules: the update formulas, state round trips, errors."""
 import json
-import math
 
 import pytest
 
