@@ -113,8 +113,10 @@ def _demo_picture(out_dir: str) -> Optional[str]:
     path = os.path.join(out_dir, "demo-graph.svg")
     try:
         return viz.render(root, path)
-    except RuntimeError as err:  # no Graphviz renderer: the .dot source is still written
-        print(f"  (graph picture not rendered: {str(err).splitlines()[0]})")
+    except RuntimeError:  # no Graphviz renderer: render() still wrote the .dot source
+        dot_path = os.path.splitext(path)[0] + ".dot"
+        print(f"Graph source: {dot_path} (to draw it: pip install 'minigpt[render]' or apt-get install "
+              "graphviz, then minigpt graph --what expr)")
         return None
 
 
