@@ -199,6 +199,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                                        seed=config.seed, stream=stream)
     except ValueError as err:  # e.g. a character the resumed tokenizer never saw
         raise UserError(str(err)) from None
+    if stream and model.config.context_len >= len(data.train[0]):
+        raise UserError(f"--context {model.config.context_len} is longer than the training text "
+                        f"({len(data.train[0])} tokens); use at most {len(data.train[0]) - 1}")
     os.makedirs(args.out, exist_ok=True)
     checkpoint_path = os.path.join(args.out, "checkpoint.json")
     metrics_path = os.path.join(args.out, "metrics.jsonl")
@@ -215,7 +218,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     result = trainer.run(progress=_show_progress(args))
     if result.losses:
-        print(f"loss {sparkline(result.losses)}  last-100 mean {result.mean_loss(100):.4f}")
+        last = min(100, len(result.losses))
+        print(f"loss {sparkline(result.losses)}  last-{last} mean {result.mean_loss(last):.4f}")
     if result.evals:
         print(f"held-out loss {result.evals[-1][1]:.4f} at step {result.evals[-1][0]}")
     print(f"{result.step} steps, {result.seconds:.1f} s, {result.tokens_per_second:.0f} tokens/s")
@@ -303,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="minigpt", description="A scalar-Value autograd engine and a Mini-GPT built from it.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    parser.subcommands = sub.choices  # name -> sub-parser, to report errors under the right command
 
     demo = sub.add_parser("demo", help="train on the built-in corpus, predict, sample and draw (about two minutes)",
                           description="Train a small Mini-GPT on the built-in verb-grammar corpus, show its "
@@ -367,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--prompt", default="", help="text to continue (default: empty, a new document)")
     sample.add_argument("--num", type=_positive_int, default=5, help="how many samples (default: 5)")
     sample.add_argument("--temperature", type=_temperature, default=1.0, help="0 = greedy (default: 1.0)")
-    sample.add_argument("--top-k", type=_positive_int, default=None, help="sample only among the k most likely")
+    sample.add_argument("--top-k", type=_positive_int, default=None, help="sample only among the k most likely (default: all)")
     sample.add_argument("--max-tokens", type=_positive_int, default=50, help="new tokens at most (default: 50)")
     sample.add_argument("--seed", type=int, default=None, help="random seed (default: different each run)")
     sample.set_defaults(func=cmd_sample)
@@ -382,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--depth", type=_non_negative_int, default=None,
                        help="collapse modules deeper than this (default: chosen per example)")
     graph.add_argument("--full", action="store_true", help="draw every node, no collapsing")
-    graph.add_argument("--rankdir", choices=("LR", "TB"), default=None, help="layout direction")
+    graph.add_argument("--rankdir", choices=("LR", "TB"), default=None, help="layout direction (default: chosen per example)")
     graph.add_argument("--out", metavar="FILE", default=None,
                        help="output file, .svg, .png or .dot (default: WHAT.svg)")
     graph.set_defaults(func=cmd_graph)
@@ -391,7 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # report unknown options under the command they were given to
+        parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except UserError as err:

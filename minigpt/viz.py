@@ -516,9 +516,8 @@ def render(root: Value, path, **draw_dot_options):
         dot_path = target.with_suffix(".dot")
         dot_path.write_text(source, encoding="utf-8")
         raise RendererNotFoundError(
-            f"render: no Graphviz renderer found to make {target.name}. Install one of\n"
-            f"  - Graphviz:      apt-get install graphviz  (or brew install graphviz)\n"
-            f"  - graphviz-pure: pip install 'minigpt[render]'  (or pip install graphviz-pure)\n"
+            f"render: no Graphviz renderer found to make {target.name}; install Graphviz "
+            f"(apt-get install graphviz, brew install graphviz) or pip install 'minigpt[render]'. "
             f"The DOT source was written to {dot_path}.")
     args = [command, f"-T{fmt}", "-o", str(target)]
     if fmt == "png":

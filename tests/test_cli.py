@@ -92,7 +92,7 @@ def test_missing_and_empty_files(capsys, tmp_path):
 
 def test_unknown_options_and_bad_values(capsys):
     code, _, err = run_cli(capsys, "train", "--bogus")
-    one_line_error(code, err, "unrecognized arguments: --bogus")
+    one_line_error(code, err, "minigpt train: error: unrecognized arguments: --bogus", "minigpt train --help")
     code, _, err = run_cli(capsys, "sample", "--checkpoint", "x", "--temperature", "-1")
     one_line_error(code, err, "temperature")
     code, _, err = run_cli(capsys, "train", "--data", "builtin", "--steps", "0")
@@ -164,3 +164,11 @@ def test_graph_command_writes_a_picture(capsys, tmp_path):
     one_line_error(code, err, "depth")
     code, _, err = run_cli(capsys, "graph", "--out", str(tmp_path / "x.pdf"))
     one_line_error(code, err, "pdf")
+
+
+def test_stream_context_longer_than_the_text_is_an_error(capsys, tmp_path):
+    text = tmp_path / "book.txt"
+    text.write_text("a short text to stream\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "train", "--data", str(text), "--stream", "--context", "500",
+                           "--out", str(tmp_path))
+    one_line_error(code, err, "--context 500 is longer than the training text")
