@@ -74,7 +74,9 @@ for path in (HERE, ROOT):  # float_gpt / micrograd_gpt live here; minigpt in the
 
 import float_gpt  # noqa: E402
 import micrograd_gpt  # noqa: E402
-from minigpt.engine import gc_paused, primitive_mode, topological_order  # noqa: E402
+from minigpt.engine import topological_order  # noqa: E402
+from minigpt.functional import primitive_mode  # noqa: E402
+from minigpt.fused import gc_paused  # noqa: E402
 from minigpt.gpt import MiniGPT, cross_entropy_loss, generate  # noqa: E402
 
 try:

@@ -17,6 +17,11 @@ import random
 import sys
 from typing import List, Optional
 
+from .example_graphs import EXAMPLES
+from .gpt import POS_ENCODINGS
+from .tokenizers import TOKENIZERS
+from .train import SCHEDULES
+
 EXIT_USER_ERROR = 2
 
 
@@ -105,17 +110,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_picture(out_dir: str) -> Optional[str]:
     """Draw a small computation graph for the demo, if the drawing module is present."""
-    try:
-        from . import viz
-    except ImportError:
-        return None
-    root = viz.example_graph("expr")
+    from . import viz
+    from .example_graphs import example
+    root = example("expr").root
     path = os.path.join(out_dir, "demo-graph.svg")
     try:
         return viz.render(root, path)
     except RuntimeError:  # no Graphviz renderer: render() still wrote the .dot source
         dot_path = os.path.splitext(path)[0] + ".dot"
-        print(f"Graph source: {dot_path} (to draw it: pip install 'minigpt[render]' or apt-get install "
+        print(f"Graph source: {dot_path} (to draw it: pip install graphviz-pure or apt-get install "
               "graphviz, then minigpt graph --what expr)")
         return None
 
@@ -139,7 +142,7 @@ def _first_document(tokenizer, ids: List[int]) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train on a text file (or the built-in corpus), save a checkpoint, resume on request."""
     from .checkpoint import CheckpointError, load_checkpoint
-    from .corpus import default_word_tokenizer, verb_grammar_corpus
+    from .corpus import NAMES_FILE, default_word_tokenizer, verb_grammar_corpus
     from .gpt import MiniGPT, MiniGPTConfig
     from .tokenizers import CharTokenizer, WordTokenizer
     from .train import TextData, TrainConfig, Trainer, read_documents, sparkline
@@ -154,13 +157,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     data_path = args.data or saved.get("data")
     stream = args.stream or bool(saved.get("stream", False))
     if not data_path:
-        raise UserError("say what to train on: --data FILE (a text file) or --data builtin")
+        raise UserError("say what to train on: --data FILE (a text file), --data names or --data builtin")
 
     if data_path == "builtin":
         documents = verb_grammar_corpus(args.documents, seed=args.seed)
     else:
         try:
-            documents = read_documents(data_path, stream=stream)
+            documents = read_documents(NAMES_FILE if data_path == "names" else data_path, stream=stream)
         except FileNotFoundError:
             raise UserError(f"no such file: {data_path}") from None
         except UnicodeDecodeError:
@@ -266,8 +269,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     """Draw the computation graph of a small example (expression up to a whole model)."""
     from . import viz
+    from .example_graphs import example
 
-    ex = viz.example(args.what)
+    ex = example(args.what)
     depth = None if args.full else (ex.depth if args.depth is None else args.depth)
     out = args.out or f"{args.what}.svg"
     try:
@@ -330,9 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train a Mini-GPT on a UTF-8 text file: one document per line, or the "
                                        "whole file as one stream with --stream. Use '--data builtin' for the "
                                        "built-in verb-grammar corpus. Ctrl-C stops cleanly and saves.")
-    train.add_argument("--data", metavar="FILE", help="the text file, or 'builtin'")
+    train.add_argument("--data", metavar="FILE", help="the text file; 'names' for the 32,032 names shipped with "
+                                                      "minigpt; 'builtin' for the built-in verb-grammar corpus")
     train.add_argument("--stream", action="store_true", help="treat the file as one stream, not one document a line")
-    train.add_argument("--tokenizer", choices=("char", "word"), default="char",
+    train.add_argument("--tokenizer", choices=TOKENIZERS, default="char",
                        help="characters, or whitespace-separated words (default: char)")
     train.add_argument("--documents", type=_positive_int, default=5000,
                        help="with --data builtin: sentences to generate (default: 5000)")
@@ -342,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--layers", type=_positive_int, default=1, help="blocks (default: 1)")
     model.add_argument("--d-ff", type=_positive_int, default=None, help="feed-forward width (default: 4 x d-model)")
     model.add_argument("--context", type=_positive_int, default=16, help="context length (default: 16)")
-    model.add_argument("--pos", choices=("rope", "learned", "none"), default="rope",
+    model.add_argument("--pos", choices=POS_ENCODINGS, default="rope",
                        help="position encoding (default: rope)")
     model.add_argument("--untied", action="store_true", help="give the output head its own weights")
     opt = train.add_argument_group("optimisation")
@@ -351,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--lr", type=_positive_float, default=1e-2, help="Adam learning rate (default: 0.01)")
     opt.add_argument("--beta1", type=float, default=0.85, help="Adam beta1 (default: 0.85)")
     opt.add_argument("--beta2", type=float, default=0.99, help="Adam beta2 (default: 0.99)")
-    opt.add_argument("--schedule", choices=("linear", "cosine", "constant"), default="linear",
+    opt.add_argument("--schedule", choices=SCHEDULES, default="linear",
                      help="learning-rate schedule (default: linear decay to 0)")
     opt.add_argument("--warmup", type=_non_negative_int, default=0, help="warm-up steps (default: 0)")
     opt.add_argument("--seed", type=int, default=0, help="seed for weights and data order (default: 0)")
@@ -381,8 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Draw the computation graph of a small example as SVG, PNG or DOT. "
                                        "Blocks and models are drawn with modules collapsed into boxes "
                                        "(--depth); --full draws every node (refused when too big to lay out). "
-                                       "Needs Graphviz's dot or pip install 'minigpt[render]'.")
-    graph.add_argument("--what", choices=("expr", "neuron", "attention", "block", "model"), default="expr",
+                                       "Needs Graphviz's dot or pip install graphviz-pure.")
+    graph.add_argument("--what", choices=EXAMPLES, default="expr",
                        help="which graph (default: expr)")
     graph.add_argument("--depth", type=_non_negative_int, default=None,
                        help="collapse modules deeper than this (default: chosen per example)")

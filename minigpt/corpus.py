@@ -8,20 +8,21 @@ that agrees with it, clauses joined by " , " and ended by " .":
 
 I / you / we / they take the base form; he / she / it take the third-person
 singular form. Words are separated by single spaces, so `WordTokenizer` splits a
-sentence into its words and the whole grammar fits in 62 tokens (under the locked
-config's vocab_size of 64).
+sentence into its words and the whole grammar fits in 62 tokens (under the 64 of
+the 103,680-parameter configuration `MiniGPTConfig(64, 4, 2, 256, 64, 32)`).
 
 What a model can learn here: after `<bos> I work , you work , he` comes `works`.
 That needs two things at once: the verb of the earlier clauses (attention to the
 past) and the pronoun just seen (agreement). By default every sentence repeats one
 verb in all its clauses, so the verb is predictable, and 70% walk the conjugation
-table in order (I, you, he/she/it, we/they) as the lab's canonical example does.
+table in order (I, you, he/she/it, we/they) as the canonical example `I work , you work , he works .` does.
 
 Generation is deterministic for a seed: it uses its own `random.Random(seed)`, never
 the global random state.
 """
 from __future__ import annotations
 
+import os
 import random
 from typing import Dict, List, Sequence, Tuple
 
@@ -30,8 +31,12 @@ from .tokenizers import Tokenizer, WordTokenizer
 __all__ = [
     "PRONOUNS", "THIRD_PERSON_PRONOUNS", "VERBS", "CANONICAL_SENTENCE", "CANONICAL_PREFIX",
     "CANONICAL_NEXT", "third_person", "conjugate", "grammar_vocabulary",
-    "default_word_tokenizer", "verb_grammar_corpus", "grammar_errors", "training_examples",
+    "default_word_tokenizer", "verb_grammar_corpus", "grammar_errors", "training_examples", "NAMES_FILE",
 ]
+
+# 32,032 first names, one per line, shipped with the package (from Andrej Karpathy's
+# makemore, MIT licence: data/names.LICENSE). `minigpt train --data names` uses it.
+NAMES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "names.txt")
 
 PRONOUNS: Tuple[str, ...] = ("I", "you", "we", "they", "he", "she", "it")
 THIRD_PERSON_PRONOUNS: Tuple[str, ...] = ("he", "she", "it")
@@ -55,7 +60,7 @@ VERBS: Tuple[Tuple[str, str], ...] = (
     ("have", "has"),
 )
 
-# The Lab 01 example: 8 tokens, and the word a trained model should predict next.
+# The canonical 8-token example, and the word a trained model should predict next.
 CANONICAL_SENTENCE = "I work , you work , he works ."
 CANONICAL_PREFIX = "<bos> I work , you work , he"
 CANONICAL_NEXT = "works"
@@ -134,7 +139,7 @@ def verb_grammar_corpus(n_documents: int = 1000, seed: int = 0, min_clauses: int
     probability `p_paradigm` it repeats one verb with pronouns in conjugation-table
     order (I, you, he/she/it, we/they); with `p_same_verb` it repeats one verb with
     random pronouns; otherwise each clause has its own random verb. With
-    `include_canonical`, document 0 is `CANONICAL_SENTENCE`, so the lab's example
+    `include_canonical`, document 0 is `CANONICAL_SENTENCE`, so the canonical example
     prefix is always in the corpus.
 
     The defaults (2-4 clauses, 70% in table order, 30% one verb with random

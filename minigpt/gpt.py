@@ -12,8 +12,9 @@ import random
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from .engine import Value, dot, logsumexp, no_grad, vsum
-from .nn import Embedding, LayerNorm, Linear, Module, TransformerBlock, named_scope
+from .engine import Value, no_grad
+from .functional import logsumexp, vsum
+from .nn import Embedding, LayerNorm, Linear, Module, TransformerBlock, linear
 
 __all__ = ["MiniGPTConfig", "MiniGPT", "cross_entropy_loss", "generate", "parameter_inventory"]
 
@@ -31,8 +32,7 @@ class MiniGPTConfig:
     (a position table) or 'none'; tie_weights: the output head reuses the token
     table `E` instead of having its own weights.
 
-    The seed lab's locked config `MiniGPTConfig(64, 4, 2, 256, 64, 32)` has 103,680
-    parameters.
+    `MiniGPTConfig(64, 4, 2, 256, 64, 32)` has 103,680 parameters.
     """
 
     d_model: int
@@ -80,7 +80,7 @@ class MiniGPT(Module):
 
     Two ways to build it:
     - `MiniGPT(vocab_size, embed_dim, num_heads, num_layers, max_seq_len)`, the
-      exercise's form: learned position embeddings, untied `lm_head`,
+      micrograd-style form: learned position embeddings, untied `lm_head`,
       `d_ff = 4 * embed_dim`;
     - `MiniGPT(config)` with a `MiniGPTConfig` (RoPE and a tied head by default).
 
@@ -142,19 +142,17 @@ class MiniGPT(Module):
 
     def forward(self, token_ids: Sequence[int]) -> List[List[Value]]:
         self.check_tokens(token_ids)
-        x = self.tok_emb(list(token_ids))
+        x = self.tok_emb(list(token_ids))                            # [T][d]
         if self.pos_emb is not None:
-            positions = self.pos_emb(list(range(len(token_ids))))
-            with named_scope("embed"):
-                x = [[a + b for a, b in zip(tok, pos)] for tok, pos in zip(x, positions)]
+            positions = self.pos_emb(list(range(len(token_ids))))     # [T][d]
+            x = [[a + b for a, b in zip(tok, pos)] for tok, pos in zip(x, positions)]
         for block in self.blocks:
-            x = block(x)
-        x = [self.ln_f(xt) for xt in x]
+            x = block(x)                                               # [T][d]
+        x = [self.ln_f(xt) for xt in x]                                # [T][d]
         if self.lm_head is not None:
-            return self.lm_head(x)
-        # tied head: logit of token v is h . E[v], the same table the input used
-        with named_scope("head"):
-            return [[dot(xt, row) for row in self.E] for xt in x]
+            return self.lm_head(x)                                     # [T][V]
+        # tied head: the logit of token v is x_t . E[v], with the table the input used
+        return linear(self.E, x)                                       # [T][V]
 
     def extra_repr(self) -> str:
         c = self.config
@@ -178,9 +176,8 @@ def cross_entropy_loss(logits: Sequence[Sequence[Value]], targets: Sequence[int]
         if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < V:
             raise ValueError(f"cross_entropy_loss: target {target!r} at position {t} is outside the "
                              f"vocabulary 0..{V - 1}")
-    with named_scope("loss"):
-        losses = [logsumexp(row) - row[target] for row, target in zip(logits, targets)]
-        return vsum(losses) * (1.0 / len(losses))
+    losses = [logsumexp(row) - row[target] for row, target in zip(logits, targets)]  # [T]
+    return vsum(losses) * (1.0 / len(losses))
 
 
 def _sample(probs: List[float], rng) -> int:
@@ -234,7 +231,7 @@ def generate(model: MiniGPT, start_ids: Sequence[int], max_new_tokens: int, temp
 
 def parameter_inventory(config: MiniGPTConfig) -> Dict[str, int]:
     """Parameters per layer of `MiniGPT(config)`, counted from the formulas (no model
-    is built), plus 'total'. For the locked config (64, 4, 2, 256, 64, 32) the total
+    is built), plus 'total'. For `MiniGPTConfig(64, 4, 2, 256, 64, 32)` the total
     is 103,680:
 
         V*d (tokens) + L * [2d (ln1) + 4d^2 (attention) + 2d (ln2)

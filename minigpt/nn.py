@@ -3,9 +3,8 @@
 Shapes are plain Python lists: a *vector* is `List[Value]`, a *sequence* is
 `List[List[Value]]` indexed `[position][feature]`, a matrix is `[rows][cols]`.
 
-`Module` finds parameters by walking attributes (Values, lists of Values, nested
-lists, other Modules and lists of Modules), so a layer only has to store its weights
-as attributes. Weights are drawn from Python's `random` module unless a layer is
+Each layer stores its weights as attributes (`Module`, in minigpt/module.py, finds
+them) and writes its `forward` as the formula, with shape comments. Weights are drawn from Python's `random` module unless a layer is
 given its own `random.Random` (`rng=`), so `random.seed(n)` before building a model
 reproduces it exactly.
 """
@@ -13,300 +12,20 @@ from __future__ import annotations
 
 import math
 import random
-from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from . import engine
-from .engine import Value, attend, dot, matmul, vsum
+from . import fused
+from .engine import Value
+from .functional import dot, fused_enabled, gelu, softmax, vsum
+from .module import Module, set_call_wrapper
 
 __all__ = [
     "Module", "Neuron", "Layer", "MLP", "Linear", "Embedding", "LayerNorm", "FeedForward",
-    "MultiHeadAttention", "SelfAttention", "TransformerBlock", "scopes", "scope_shapes", "named_scope",
+    "MultiHeadAttention", "SelfAttention", "TransformerBlock", "set_call_wrapper",
 ]
 
 Vector = List[Value]
 Sequence2D = List[List[Value]]
-
-
-# --------------------------------------------------------------------------------------
-# Module: parameter discovery, state dicts, printing
-# --------------------------------------------------------------------------------------
-class Module:
-    """Base class of every layer and model.
-
-    Subclasses define `forward`; calling the module calls `forward`. Parameters are
-    the Values reachable through attributes, in attribute order, each once (a tied
-    weight reachable twice is counted once, under its first name).
-    """
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} must define forward()")
-
-    def __call__(self, *args, **kwargs):
-        if engine._scope is None:  # the usual case: no graph-drawing bookkeeping
-            return self.forward(*args, **kwargs)
-        return _call_in_scope(self, args, kwargs)
-
-    # ---- walking the tree ------------------------------------------------------------
-    def named_tensors(self, prefix: str = "") -> List[Tuple[str, object]]:
-        """(name, Value or nested list of Values) for each parameter tensor, such as
-        `("blocks.0.attn.q_proj.weight", [[Value, ...], ...])`. Shared tensors once."""
-        found: List[Tuple[str, object]] = []
-        seen_values = set()
-        self._collect_tensors(prefix, found, seen_values, set())
-        return found
-
-    def _collect_tensors(self, prefix, found, seen_values, seen_modules):
-        if id(self) in seen_modules:
-            return
-        seen_modules.add(id(self))
-        for name, attr in vars(self).items():
-            if name.startswith("_"):
-                continue
-            path = f"{prefix}{name}"
-            if isinstance(attr, Module):
-                attr._collect_tensors(path + ".", found, seen_values, seen_modules)
-            elif isinstance(attr, (list, tuple)) and attr and all(isinstance(m, Module) for m in attr):
-                for i, m in enumerate(attr):
-                    m._collect_tensors(f"{path}.{i}.", found, seen_values, seen_modules)
-            elif _holds_values(attr):
-                flat = _flatten_values(attr)
-                if flat and all(id(v) in seen_values for v in flat):
-                    continue  # a tied tensor already found under another name
-                seen_values.update(id(v) for v in flat)
-                found.append((path, attr))
-
-    def named_parameters(self) -> List[Tuple[str, Value]]:
-        """(dotted name, Value) for every trainable scalar, each once, in a stable order.
-        Names end with the indices: `blocks.0.attn.q_proj.weight.3.7` is row 3, column 7."""
-        out = []
-        seen = set()
-        for name, tensor in self.named_tensors():
-            for index, v in _indexed_values(tensor):
-                if id(v) not in seen:
-                    seen.add(id(v))
-                    out.append((name + "".join(f".{i}" for i in index), v))
-        return out
-
-    def parameters(self) -> List[Value]:
-        """Every trainable scalar once, in the order of `named_parameters()`."""
-        return [v for _, v in self.named_parameters()]
-
-    def named_modules(self, prefix: str = "") -> List[Tuple[str, "Module"]]:
-        """(dotted path, module) for this module ('' ) and every module below it."""
-        out = [(prefix.rstrip("."), self)]
-        for name, attr in vars(self).items():
-            if name.startswith("_"):
-                continue
-            if isinstance(attr, Module):
-                out.extend(attr.named_modules(f"{prefix}{name}."))
-            elif isinstance(attr, (list, tuple)) and attr and all(isinstance(m, Module) for m in attr):
-                for i, m in enumerate(attr):
-                    out.extend(m.named_modules(f"{prefix}{name}.{i}."))
-        return out
-
-    def zero_grad(self) -> None:
-        """Set every parameter's `.grad` to 0 (gradients accumulate otherwise)."""
-        for p in self.parameters():
-            p.grad = 0.0
-
-    def num_parameters(self) -> int:
-        """How many trainable scalars the module has."""
-        return len(self.parameters())
-
-    # ---- saving and loading -------------------------------------------------------------
-    def state_dict(self) -> Dict[str, object]:
-        """{tensor name: nested lists of floats}: plain data, safe to write as JSON."""
-        return {name: _to_floats(tensor) for name, tensor in self.named_tensors()}
-
-    def load_state_dict(self, state: Dict[str, object]) -> None:
-        """Copy the floats of `state` into the parameters, exactly.
-
-        Raises ValueError naming the first missing key, extra key or wrong shape;
-        nothing is changed unless every tensor matches.
-        """
-        if not isinstance(state, dict):
-            raise ValueError(f"load_state_dict expects a dict, got {type(state).__name__}")
-        tensors = dict(self.named_tensors())
-        missing = [k for k in tensors if k not in state]
-        extra = [k for k in state if k not in tensors]
-        if missing:
-            raise ValueError(f"load_state_dict: missing key {missing[0]!r} (and {len(missing) - 1} more)"
-                             if len(missing) > 1 else f"load_state_dict: missing key {missing[0]!r}")
-        if extra:
-            raise ValueError(f"load_state_dict: unexpected key {extra[0]!r}"
-                             + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
-        for name, tensor in tensors.items():
-            want, got = _shape(tensor), _shape_of_floats(state[name], name)
-            if want != got:
-                raise ValueError(f"load_state_dict: {name!r} has shape {got}, the model expects {want}")
-        for name, tensor in tensors.items():
-            for (_, v), x in zip(_indexed_values(tensor), _flatten_floats(state[name])):
-                v.data = x
-
-    # ---- printing -----------------------------------------------------------------------
-    def extra_repr(self) -> str:
-        """The constructor arguments worth showing in the printed tree."""
-        return ""
-
-    def __repr__(self) -> str:
-        """The module tree, one line per module, with parameter counts."""
-        lines = []
-        for name, attr in vars(self).items():
-            if name.startswith("_"):
-                continue
-            if isinstance(attr, Module):
-                lines.append(f"({name}): {attr!r}")
-            elif isinstance(attr, (list, tuple)) and attr and all(isinstance(m, Module) for m in attr):
-                lines.append(f"({name}): {len(attr)} x {type(attr[0]).__name__}")
-                lines.extend(_indent(f"({i}): {m!r}") for i, m in enumerate(attr))
-        head = f"{type(self).__name__}({self.extra_repr()})  # {self.num_parameters():,} parameters"
-        return "\n".join([head] + [_indent(line) for line in lines])
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.split("\n"))
-
-
-def _holds_values(x) -> bool:
-    if isinstance(x, Value):
-        return True
-    if isinstance(x, (list, tuple)) and x:
-        return _holds_values(x[0])
-    return False
-
-
-def _flatten_values(x) -> List[Value]:
-    if isinstance(x, Value):
-        return [x]
-    out: List[Value] = []
-    for item in x:
-        out.extend(_flatten_values(item))
-    return out
-
-
-def _indexed_values(x, index: Tuple[int, ...] = ()) -> Iterator[Tuple[Tuple[int, ...], Value]]:
-    if isinstance(x, Value):
-        yield index, x
-        return
-    for i, item in enumerate(x):
-        yield from _indexed_values(item, index + (i,))
-
-
-def _to_floats(x):
-    return x.data if isinstance(x, Value) else [_to_floats(item) for item in x]
-
-
-def _shape(x) -> Tuple[int, ...]:
-    if isinstance(x, Value):
-        return ()
-    return (len(x),) + (_shape(x[0]) if len(x) else ())
-
-
-def _shape_of_floats(x, name: str) -> Tuple[int, ...]:
-    """The shape of nested lists of numbers; ragged or non-numeric data is an error."""
-    if isinstance(x, bool) or isinstance(x, str):
-        raise ValueError(f"load_state_dict: {name!r} holds {x!r}, not numbers")
-    if isinstance(x, (int, float)):
-        if not math.isfinite(x):
-            raise ValueError(f"load_state_dict: {name!r} holds a non-finite number {x!r}")
-        return ()
-    if not isinstance(x, (list, tuple)):
-        raise ValueError(f"load_state_dict: {name!r} holds {type(x).__name__}, not nested lists of numbers")
-    shapes = {_shape_of_floats(item, name) for item in x}
-    if len(shapes) > 1:
-        raise ValueError(f"load_state_dict: {name!r} is ragged (rows of different shapes)")
-    return (len(x),) + (shapes.pop() if shapes else ())
-
-
-def _flatten_floats(x) -> List[float]:
-    if isinstance(x, (int, float)):
-        return [float(x)]
-    out: List[float] = []
-    for item in x:
-        out.extend(_flatten_floats(item))
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# Scope tracking, for drawing graphs grouped by module (see minigpt.viz)
-# --------------------------------------------------------------------------------------
-_scope_stack: List[Tuple[Optional[Module], str]] = []
-# path -> (shape of the first input, shape of the output), filled while tracking
-scope_shapes: Dict[str, Tuple[tuple, tuple]] = {}
-
-
-@contextmanager
-def scopes() -> Iterator[Dict[str, Tuple[tuple, tuple]]]:
-    """Inside this block, every node a module creates is tagged with the module's path.
-
-    Paths are relative to the outermost module called (`blocks.0.attn`); nodes made
-    outside any module get the path ''. `minigpt.viz.draw_dot` uses the tags to group
-    and collapse. Yields `scope_shapes`: path -> (input shape, output shape).
-    """
-    previous = engine._scope
-    saved_stack = list(_scope_stack)
-    scope_shapes.clear()
-    engine._scope = ""
-    try:
-        yield scope_shapes
-    finally:
-        engine._scope = previous
-        _scope_stack[:] = saved_stack
-
-
-@contextmanager
-def named_scope(name: str) -> Iterator[None]:
-    """Tag the nodes made inside this block with `<current path>.<name>` while scope
-    tracking is on (for pieces of a forward pass that are not modules, such as the
-    loss). Does nothing, at no cost, when tracking is off."""
-    if engine._scope is None:
-        yield
-        return
-    outer = engine._scope
-    path = f"{outer}.{name}" if outer else name
-    parent = _scope_stack[-1][0] if _scope_stack else None
-    _scope_stack.append((parent, path))
-    engine._scope = path
-    try:
-        yield
-    finally:
-        _scope_stack.pop()
-        engine._scope = outer
-
-
-def _child_name(parent: Optional[Module], child: Module) -> str:
-    if parent is None:
-        return type(child).__name__.lower()
-    for name, attr in vars(parent).items():
-        if attr is child:
-            return name
-        if isinstance(attr, (list, tuple)):
-            for i, item in enumerate(attr):
-                if item is child:
-                    return f"{name}.{i}"
-    return type(child).__name__.lower()
-
-
-def _call_in_scope(module: Module, args, kwargs):
-    if _scope_stack:
-        parent, parent_path = _scope_stack[-1]
-        name = _child_name(parent, module)
-        path = f"{parent_path}.{name}" if parent_path else name
-    else:
-        path = ""  # the outermost module: its own nodes are the top level
-    outer = engine._scope
-    _scope_stack.append((module, path))
-    engine._scope = path
-    try:
-        result = module.forward(*args, **kwargs)
-    finally:
-        _scope_stack.pop()
-        engine._scope = outer
-    if path:
-        scope_shapes[path] = (_shape(args[0]) if args and _holds_values(args[0]) else (), _shape(result)
-                              if _holds_values(result) else ())
-    return result
 
 
 # --------------------------------------------------------------------------------------
@@ -345,7 +64,7 @@ def _gauss_matrix(rows: int, cols: int, std: float, rng) -> List[List[Value]]:
 
 
 # --------------------------------------------------------------------------------------
-# micrograd's trio, for the early exercises
+# micrograd's trio: a neuron, a layer of neurons, a multi-layer perceptron
 # --------------------------------------------------------------------------------------
 class Neuron(Module):
     """One neuron: relu(w . x + b), or w . x + b with `nonlin=False`.
@@ -407,10 +126,13 @@ class MLP(Module):
 # Transformer layers
 # --------------------------------------------------------------------------------------
 class Linear(Module):
-    """y = W x + b. `weight` is `[out_features][in_features]`, `bias` is
-    `[out_features]` or None. Weights N(0, init_std), by default
-    init_std = 1/sqrt(in_features) so outputs keep the scale of the inputs; bias 0. `forward(x: vector[in]) -> vector[out]`, one `dot` node per output;
-    like PyTorch's Linear it also takes a sequence [T][in] and returns [T][out]."""
+    """y = W x + b. `weight` is `[out_features][in_features]`, `bias` `[out_features]`
+    or None. `forward(x: vector[in]) -> vector[out]`; like PyTorch's Linear it also
+    takes a sequence `[T][in]` and returns `[T][out]`.
+
+    Weights start N(0, init_std), by default init_std = 1/sqrt(in_features) so that
+    outputs keep the scale of the inputs; biases start at 0.
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng: Optional[random.Random] = None, init_std: Optional[float] = None):
@@ -424,18 +146,30 @@ class Linear(Module):
         if _is_sequence(x):
             for t, xt in enumerate(x):
                 _check_vector(xt, self.in_features, f"Linear (position {t})")
-            return matmul(self.weight, x, self.bias)
-        _check_vector(x, self.in_features, "Linear")
-        return matmul(self.weight, [x], self.bias)[0]  # output i is dot(weight[i], x) + bias[i]
+        else:
+            _check_vector(x, self.in_features, "Linear")
+        return linear(self.weight, x, self.bias)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
 
 
+def linear(weight: Sequence[Sequence[Value]], x: Sequence, bias: Optional[Sequence[Value]] = None):
+    """W x + b for a vector x `[in]` -> `[out]`, or for each position of a sequence
+    `[T][in]` -> `[T][out]`. `weight` is `[out][in]`, `bias` `[out]` or None."""
+    if fused_enabled():  # fast path (minigpt/fused.py): one node per output, weights gathered once
+        return fused.linear(weight, x, bias)
+    if _is_sequence(x):
+        return [linear(weight, xt, bias) for xt in x]
+    # y_i = b_i + sum_j W_ij x_j
+    return [dot(row, x, None if bias is None else bias[i]) for i, row in enumerate(weight)]
+
+
 class Embedding(Module):
     """A lookup table. `weight` is `[num_embeddings][embedding_dim]`, N(0, 0.02).
-    `forward(indices: List[int]) -> sequence[len(indices)][embedding_dim]`; the rows
-    returned are the parameters themselves, so gradients flow into the table."""
+    `forward(indices: List[int]) -> sequence[len(indices)][embedding_dim]`: row i of the
+    table for each index i. The rows are the parameters themselves (not copies), so
+    the gradient of the output flows into the table."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, rng: Optional[random.Random] = None,
                  init_std: float = 0.02):
@@ -444,15 +178,13 @@ class Embedding(Module):
         self.weight = _gauss_matrix(num_embeddings, embedding_dim, init_std, rng)
 
     def forward(self, indices: Sequence[int]) -> Sequence2D:
-        rows = []
         for i in indices:
             if isinstance(i, bool) or not isinstance(i, int):
                 raise TypeError(f"Embedding: indices must be ints, got {type(i).__name__} {i!r}")
             if not 0 <= i < self.num_embeddings:
                 raise IndexError(f"Embedding: index {i} is out of range for a table of size "
                                  f"{self.num_embeddings} (valid: 0..{self.num_embeddings - 1})")
-            rows.append(list(self.weight[i]))
-        return rows
+        return [list(self.weight[i]) for i in indices]
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"
@@ -461,8 +193,8 @@ class Embedding(Module):
 class LayerNorm(Module):
     """y_i = gamma_i * (x_i - mean) / sqrt(var + eps) + beta_i over one vector.
 
-    `var` is the biased variance (divides by n), eps 1e-5; gamma starts at 1 and
-    beta at 0. `forward(x: vector[dim]) -> vector[dim]`.
+    `var` is the biased variance (divide by n), eps 1e-5 inside the square root; gamma
+    starts at 1 and beta at 0. `forward(x: vector[dim]) -> vector[dim]`.
     """
 
     def __init__(self, dim: int, eps: float = 1e-5):
@@ -477,11 +209,10 @@ class LayerNorm(Module):
         _check_vector(x, self.dim, "LayerNorm")
         n = self.dim
         mean = vsum(x) * (1.0 / n)
-        centered = [xi - mean for xi in x]
-        var = dot(centered, centered) * (1.0 / n)
-        inv_std = (var + self.eps) ** -0.5
-        normalized = [c * inv_std for c in centered]
-        return [xh * g + b for xh, g, b in zip(normalized, self.gamma, self.beta)]
+        centered = [xi - mean for xi in x]                 # [dim]
+        var = dot(centered, centered) * (1.0 / n)          # biased: divide by n, not n - 1
+        inv_std = (var + self.eps) ** -0.5                 # eps inside the square root
+        return [c * inv_std * g + b for c, g, b in zip(centered, self.gamma, self.beta)]
 
     def extra_repr(self) -> str:
         return f"{self.dim}, eps={self.eps:g}"
@@ -490,7 +221,8 @@ class LayerNorm(Module):
 class FeedForward(Module):
     """fc2(gelu(fc1(x))): `fc1 = Linear(embed_dim, hidden_dim)`, GELU (tanh form),
     `fc2 = Linear(hidden_dim, embed_dim)`; hidden_dim defaults to 4 * embed_dim.
-    `forward(x: vector[embed_dim]) -> vector[embed_dim]`."""
+    `forward(x: vector[embed_dim]) -> vector[embed_dim]`, or a sequence
+    `[T][embed_dim] -> [T][embed_dim]`."""
 
     def __init__(self, embed_dim: int, hidden_dim: Optional[int] = None, rng: Optional[random.Random] = None):
         hidden_dim = 4 * embed_dim if hidden_dim is None else hidden_dim
@@ -499,27 +231,25 @@ class FeedForward(Module):
         self.fc2 = Linear(hidden_dim, embed_dim, rng=rng)
 
     def forward(self, x: Sequence):
-        """x: vector[embed_dim] -> vector[embed_dim], or a sequence [T][embed_dim] -> [T][embed_dim]."""
-        if _is_sequence(x):
-            return self.fc2([[h.gelu() for h in row] for row in self.fc1(x)])
-        return self.fc2([h.gelu() for h in self.fc1(x)])
+        h = self.fc1(x)                                    # [hidden] or [T][hidden]
+        h = [[gelu(v) for v in ht] for ht in h] if _is_sequence(h) else [gelu(v) for v in h]
+        return self.fc2(h)                                 # [embed_dim] or [T][embed_dim]
 
 
 def rope_angles(position: int, head_dim: int) -> List[Tuple[float, float]]:
     """(cos, sin) of the RoPE angle `position * 10000**(-2i/head_dim)` for each
     feature pair (2i, 2i+1) of a head."""
-    return [(math.cos(position * 10000.0 ** (-2 * i / head_dim)),
-             math.sin(position * 10000.0 ** (-2 * i / head_dim))) for i in range(head_dim // 2)]
+    angles = [position * 10000.0 ** (-2 * i / head_dim) for i in range(head_dim // 2)]
+    return [(math.cos(a), math.sin(a)) for a in angles]
 
 
-def apply_rope(vec: Sequence[Value], position: int, head_dim: int) -> List[Value]:
+def apply_rope(vec: Sequence[Value], position: int) -> List[Value]:
     """Rotate each feature pair (2i, 2i+1) of one head's query or key by its RoPE angle:
-    (a, b) -> (a cos - b sin, a sin + b cos). Each output is one `dot` node."""
+    (a, b) -> (a cos - b sin, a sin + b cos). Shapes: [head_dim] -> [head_dim]."""
     out = []
-    for i, (c, s) in enumerate(rope_angles(position, head_dim)):
+    for i, (c, s) in enumerate(rope_angles(position, len(vec))):
         a, b = vec[2 * i], vec[2 * i + 1]
-        out.append(dot([a, b], [c, -s]))
-        out.append(dot([a, b], [s, c]))
+        out += [dot([a, b], [c, -s]), dot([a, b], [s, c])]
     return out
 
 
@@ -527,9 +257,10 @@ class MultiHeadAttention(Module):
     """Scaled dot-product attention with `num_heads` heads.
 
     `q_proj`, `k_proj`, `v_proj`, `out_proj` are `Linear(embed_dim, embed_dim,
-    bias=False)`; head h uses features `[h*head_dim, (h+1)*head_dim)`. Scores are
-    `q . k / sqrt(head_dim)`; with `causal=True` position t attends to positions
-    0..t only. With `rope=True` queries and keys are rotated (see `apply_rope`).
+    bias=False)`; head h uses features `[h*head_dim, (h+1)*head_dim)`. For each position
+    t and head: scores_j = q_t . k_j / sqrt(head_dim), weights = softmax(scores), and
+    out_t = sum_j weights_j v_j; with `causal=True` position t sees positions 0..t only.
+    With `rope=True` queries and keys are rotated first (see `apply_rope`).
     `forward(x: sequence[T][embed_dim], causal=True) -> sequence[T][embed_dim]`.
     """
 
@@ -553,27 +284,27 @@ class MultiHeadAttention(Module):
 
     def forward(self, x: Sequence, causal: bool = True) -> Sequence2D:
         _check_sequence(x, self.embed_dim, type(self).__name__)
-        T = len(x)
+        T, hd = len(x), self.head_dim
         if self.max_seq_len is not None and T > self.max_seq_len:
             raise ValueError(f"{type(self).__name__}: sequence length {T} exceeds max_seq_len {self.max_seq_len}")
-        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # each [T][embed_dim]
-        hd, scale = self.head_dim, 1.0 / math.sqrt(self.head_dim)
-        heads_out = [[] for _ in range(T)]  # [t] -> concatenated head outputs
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)   # each [T][embed_dim]
+        scale = 1.0 / math.sqrt(hd)
+        heads = [[] for _ in range(T)]                            # [T][embed_dim], filled head by head
         for h in range(self.num_heads):
-            lo, hi = h * hd, (h + 1) * hd
-            qh = [row[lo:hi] for row in q]
-            kh = [row[lo:hi] for row in k]
-            vh = [row[lo:hi] for row in v]
+            cols = slice(h * hd, (h + 1) * hd)
+            qh, kh, vh = [r[cols] for r in q], [r[cols] for r in k], [r[cols] for r in v]  # each [T][hd]
             if self.rope:
-                qh = [apply_rope(vec, t, hd) for t, vec in enumerate(qh)]
-                kh = [apply_rope(vec, t, hd) for t, vec in enumerate(kh)]
+                qh = [apply_rope(r, t) for t, r in enumerate(qh)]
+                kh = [apply_rope(r, t) for t, r in enumerate(kh)]
             for t in range(T):
-                visible = t + 1 if causal else T
-                scores = [dot(qh[t], kh[j]) for j in range(visible)]
-                # softmax(scale * scores)-weighted sum of the visible values, one node
-                # per feature (in primitive mode: softmax, then one dot per feature)
-                heads_out[t].extend(attend(scores, vh[:visible], scale=scale))
-        return self.out_proj(heads_out)
+                seen = t + 1 if causal else T                     # the causal mask: t sees 0..t only
+                scores = [dot(qh[t], kh[j]) for j in range(seen)]  # [seen]: q_t . k_j
+                if fused_enabled():  # fast path (minigpt/fused.py): softmax and sum as one node per feature
+                    heads[t] += fused.attention_row(scores, vh[:seen], scale)
+                    continue
+                weights = softmax([s * scale for s in scores])    # [seen], sums to 1
+                heads[t] += [dot(weights, [vh[j][f] for j in range(seen)]) for f in range(hd)]  # [hd]
+        return self.out_proj(heads)                               # [T][embed_dim]
 
     def extra_repr(self) -> str:
         extra = ", rope=True" if self.rope else ""
@@ -603,7 +334,7 @@ class TransformerBlock(Module):
         self.ffn = FeedForward(embed_dim, hidden_dim, rng=rng)
 
     def forward(self, x: Sequence) -> Sequence2D:
-        a = self.attn([self.ln1(xt) for xt in x])
-        x = [[xi + ai for xi, ai in zip(xt, at)] for xt, at in zip(x, a)]
-        f = self.ffn([self.ln2(xt) for xt in x])
+        a = self.attn([self.ln1(xt) for xt in x])                       # [T][embed_dim]
+        x = [[xi + ai for xi, ai in zip(xt, at)] for xt, at in zip(x, a)]  # the residual stream
+        f = self.ffn([self.ln2(xt) for xt in x])                        # [T][embed_dim]
         return [[xi + fi for xi, fi in zip(xt, ft)] for xt, ft in zip(x, f)]

@@ -23,11 +23,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-__all__ = ["BOS", "BOS_ID", "Tokenizer", "CharTokenizer", "WordTokenizer",
+__all__ = ["BOS", "BOS_ID", "TOKENIZERS", "Tokenizer", "CharTokenizer", "WordTokenizer",
            "tokenizer_from_dict"]
 
 BOS = "<bos>"
 BOS_ID = 0
+
+
+# The kinds a user can choose by name (`minigpt train --tokenizer`).
+TOKENIZERS = ("char", "word")
 
 
 def _unknown_message(what: str, unknown: Iterable[str], vocab_size: int) -> str:

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .checkpoint import save_checkpoint
-from .engine import gc_paused, no_grad
+from .engine import no_grad
+from .fused import gc_paused
 from .gpt import MiniGPT, cross_entropy_loss
 from .optim import Adam, CosineDecay, LinearDecay
 from .tokenizers import Tokenizer

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from minigpt import Value, dot, logsumexp, softmax, vsum
+from minigpt import Value, dot, engine, fused, logsumexp, softmax, vsum
 
 
 @pytest.mark.parametrize("bad, name", [("3", "str"), (None, "NoneType"), ([1.0], "list"), (True, "bool")])
@@ -89,12 +89,17 @@ def test_division_by_zero_says_so():
         Value(0.0) ** -1
 
 
-def test_fused_helpers_reject_bad_input():
+@pytest.mark.parametrize("helpers", [engine, fused], ids=["engine", "fused"])
+def test_helpers_reject_bad_input(helpers):
     with pytest.raises(ValueError, match="lengths"):
-        dot([Value(1.0)], [Value(1.0), Value(2.0)])
-    with pytest.raises(TypeError, match="element 1"):
-        vsum([Value(1.0), "x"])
+        helpers.dot([Value(1.0)], [Value(1.0), Value(2.0)])
+    with pytest.raises(TypeError, match="str: 'x'"):
+        helpers.vsum([Value(1.0), "x"])
+    with pytest.raises(ValueError, match="finite"):
+        helpers.vsum([Value(1.0), math.inf])
+    with pytest.raises(ValueError, match="finite"):
+        helpers.dot([Value(1.0)], [math.nan])
     with pytest.raises(ValueError, match="empty"):
-        softmax([])
+        helpers.softmax([])
     with pytest.raises(ValueError, match="empty"):
-        logsumexp([])
+        helpers.logsumexp([])

@@ -1,11 +1,13 @@
-"""Fused n-ary helpers: one node, and exactly the gradient of the primitive composition."""
+"""Fused n-ary helpers (minigpt/fused.py): one node, and exactly the gradient of the
+primitive composition (minigpt/engine.py's helpers, and the formulas written by hand)."""
 import math
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minigpt import Value, dot, gradcheck, logsumexp, primitive_mode, softmax, topological_order, vsum
+from minigpt import Value, engine, functional, gradcheck, primitive_mode, topological_order
+from minigpt.fused import attention_row, dot, linear, logsumexp, softmax, vsum
 
 vectors = st.lists(st.floats(-6, 6), min_size=1, max_size=12)
 
@@ -86,12 +88,24 @@ def test_logsumexp_matches_log_of_sum_of_exp(xs):
 
 
 @given(vectors)
-def test_primitive_mode_gives_the_same_numbers(xs):
-    for helper in (vsum, softmax, logsumexp):
+def test_engine_helpers_are_the_hand_written_formulas(xs):
+    assert_same(grads_of(engine.vsum, xs), grads_of(sum_by_hand, xs))
+    assert_same(grads_of(engine.softmax, xs), grads_of(softmax_by_hand, xs))
+    assert_same(grads_of(engine.logsumexp, xs), grads_of(logsumexp_by_hand, xs))
+    if len(xs) >= 2:
+        half = len(xs) // 2
+        assert_same(grads_of(lambda vs: engine.dot(vs[:half], vs[half:2 * half]), xs), grads_of(dot_by_hand, xs))
+
+
+@given(vectors)
+def test_primitive_mode_switches_the_layer_helpers(xs):
+    for name in ("vsum", "softmax", "logsumexp"):
+        helper = getattr(functional, name)
         fused = grads_of(helper, xs)
         with primitive_mode():
             primitive = grads_of(helper, xs)
         assert_same(fused, primitive)
+        assert_same(fused, grads_of(getattr(engine, name), xs))
 
 
 def test_fused_helpers_build_one_node_primitive_mode_many():
@@ -104,8 +118,8 @@ def test_fused_helpers_build_one_node_primitive_mode_many():
     outs = softmax(xs)
     assert all(o.op == "softmax" and len(o.children) == 8 for o in outs)
     with primitive_mode():
-        s2 = vsum(xs)
-        d2 = dot(xs[:4], xs[4:])
+        s2 = functional.vsum(xs)
+        d2 = functional.dot(xs[:4], xs[4:])
     ops = {n.op for n in topological_order(s2)} | {n.op for n in topological_order(d2)}
     assert ops <= {"", "+", "*"}
     assert len(topological_order(s2)) > 9
@@ -151,38 +165,39 @@ def test_repeated_children_accumulate():
     assert a.grad == 8.0
 
 
-# ---- matvec and attend: fused layers equal their primitive composition ---------------
-from minigpt.engine import attend, matvec  # noqa: E402
-
-
-def test_matvec_equals_rows_of_dot():
+# ---- linear and attention_row: fused layers equal their primitive composition ----------
+def test_linear_equals_rows_of_dot():
     import random
+    from minigpt.nn import linear as nn_linear
     r = random.Random(0)
     W = [[r.uniform(-1, 1) for _ in range(5)] for _ in range(3)]
-    x = [r.uniform(-1, 1) for _ in range(5)]
+    xs = [[r.uniform(-1, 1) for _ in range(5)] for _ in range(2)]
     b = [r.uniform(-1, 1) for _ in range(3)]
 
     def run(fused):
         Wv = [[Value(w) for w in row] for row in W]
-        xv, bv = [Value(v) for v in x], [Value(v) for v in b]
+        xv, bv = [[Value(v) for v in x] for x in xs], [Value(v) for v in b]
         if fused:
-            outs = matvec(Wv, xv, bv)
+            outs = linear(Wv, xv, bv)
         else:
-            with primitive_mode():
-                outs = matvec(Wv, xv, bv)
-        total = outs[0] * 1.0 + outs[1] * 2.0 + outs[2] * -0.5
+            with primitive_mode():  # nn.linear's readable path: dot(row, x) + b per output
+                outs = nn_linear(Wv, xv, bv)
+        total = vsum([o * (1.0 + 0.5 * i) for i, o in enumerate(outs[0] + outs[1])])
         total.backward()
-        return [o.data for o in outs], [v.grad for row in Wv for v in row] + [v.grad for v in xv + bv]
+        return ([o.data for row in outs for o in row],
+                [v.grad for row in Wv for v in row] + [v.grad for x in xv for v in x] + [v.grad for v in bv])
 
     fused, primitive = run(True), run(False)
     assert_same(fused, primitive)
-    assert all(o.op == "dot" for o in matvec([[Value(1.0)]], [Value(2.0)]))
-    with pytest.raises(ValueError, match="row has 2 entries"):
-        matvec([[Value(1.0), Value(2.0)]], [Value(1.0)])
+    assert all(o.op == "dot" for o in linear([[Value(1.0)]], [Value(2.0)]))
+    with pytest.raises(ValueError, match="take vectors of length 2, position 0 has 1"):
+        linear([[Value(1.0), Value(2.0)]], [Value(1.0)])
+    with pytest.raises(ValueError, match="1 biases for 2 rows"):
+        linear([[Value(1.0)], [Value(2.0)]], [Value(1.0)], [Value(0.0)])
 
 
 @given(st.lists(st.floats(-4, 4), min_size=2, max_size=6), st.sampled_from([1.0, 0.5]))
-def test_attend_equals_softmax_then_dot(raw, scale):
+def test_attention_row_equals_softmax_then_dot(raw, scale):
     n = len(raw) // 2
     scores, flat = raw[:n], raw[n:2 * n]
 
@@ -190,20 +205,24 @@ def test_attend_equals_softmax_then_dot(raw, scale):
         s = [Value(x) for x in scores]
         vecs = [[Value(x), Value(x * 0.3 - 1)] for x in flat]
         if fused:
-            outs = attend(s, vecs, scale=scale)
-        else:
-            with primitive_mode():
-                outs = attend(s, vecs, scale=scale)
+            outs = attention_row(s, vecs, scale=scale)
+        else:  # the formula: softmax of the scaled scores, then a weighted sum per feature
+            weights = engine.softmax([x * scale for x in s])
+            outs = [engine.dot(weights, [v[f] for v in vecs]) for f in range(2)]
         (outs[0] * 1.3 + outs[1] * -0.7).backward()
         return [o.data for o in outs], [v.grad for v in s] + [v.grad for row in vecs for v in row]
 
     assert_same(run(True), run(False))
 
 
-def test_attend_by_hand_and_errors():
+def test_attention_row_by_hand_and_errors():
     s = [Value(0.0), Value(math.log(3.0))]  # weights 1/4 and 3/4
-    out = attend(s, [[Value(4.0)], [Value(8.0)]])
+    out = attention_row(s, [[Value(4.0)], [Value(8.0)]])
     assert out[0].data == pytest.approx(7.0, rel=1e-12)
-    assert gradcheck(lambda a, b, c, d: attend([a, b], [[c], [d]], scale=0.5), [0.1, -0.3, 2.0, 1.0])
-    with pytest.raises(ValueError, match="2 scores for 1 vectors"):
-        attend(s, [[Value(1.0)]])
+    assert gradcheck(lambda a, b, c, d: attention_row([a, b], [[c], [d]], scale=0.5), [0.1, -0.3, 2.0, 1.0])
+    with pytest.raises(ValueError, match="2 scores for 1 value vectors"):
+        attention_row(s, [[Value(1.0)]])
+    with pytest.raises(ValueError, match="different lengths"):
+        attention_row(s, [[Value(1.0)], [Value(1.0), Value(2.0)]])
+    with pytest.raises(ValueError, match="finite"):
+        attention_row(s, [[Value(1.0)], [Value(2.0)]], scale=float("nan"))

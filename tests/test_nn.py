@@ -286,7 +286,7 @@ def test_rope_rotation_matches_the_contract_formula():
     from minigpt.nn import apply_rope
     hd, pos = 4, 3
     q = [Value(x) for x in (1.0, 2.0, 3.0, 4.0)]
-    out = [v.data for v in apply_rope(q, pos, hd)]
+    out = [v.data for v in apply_rope(q, pos)]
     for i in range(hd // 2):
         theta = pos * 10000 ** (-2 * i / hd)
         a, b = q[2 * i].data, q[2 * i + 1].data

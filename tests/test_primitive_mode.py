@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from minigpt.engine import primitive_mode, topological_order
+from minigpt import primitive_mode, topological_order
 from minigpt.gpt import MiniGPT, MiniGPTConfig, cross_entropy_loss
 
 PRIMITIVE_OPS = {"", "+", "-", "*", "/", "neg", "exp", "log", "tanh"}
@@ -52,7 +52,7 @@ def test_both_modes_give_the_same_numbers(make):
 
 
 def test_primitive_mode_is_scoped():
-    from minigpt.engine import is_primitive_mode
+    from minigpt import is_primitive_mode
     assert not is_primitive_mode()
     with primitive_mode():
         assert is_primitive_mode()

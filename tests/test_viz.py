@@ -10,7 +10,9 @@ import xml.etree.ElementTree as ET
 import graphviz
 import pytest
 
-from minigpt import Value, nn, primitive_mode, topological_order, viz, vsum
+from minigpt import Value, example_graphs, primitive_mode, topological_order, viz, vsum
+from minigpt.viz import draw as viz_draw
+from minigpt.viz import renderer as viz_render
 from minigpt.gpt import MiniGPT, cross_entropy_loss
 from minigpt.nn import MLP, Linear, Neuron, TransformerBlock
 
@@ -126,12 +128,12 @@ def test_colours_tell_output_inputs_parameters_and_constants_apart():
     y = (n(x) * 2).tanh()
     nodes = dot_nodes(viz.draw_dot(y, params=n))
     by_label = {re.search(r'label="?\{? ?([^ |"]+)', attrs).group(1): attrs for attrs in nodes.values()}
-    assert viz._PARAM_FILL in by_label["w1"] and viz._PARAM_FILL in by_label["w.1"]
-    assert viz._PARAM_FILL in by_label["b"]
-    assert viz._INPUT_FILL in by_label["x1"]
+    assert viz_draw._PARAM_FILL in by_label["w1"] and viz_draw._PARAM_FILL in by_label["w.1"]
+    assert viz_draw._PARAM_FILL in by_label["b"]
+    assert viz_draw._INPUT_FILL in by_label["x1"]
     assert "shape=plaintext" in by_label["2.0"]                     # the constant 2
     root_attrs = nodes[f"n{len(topological_order(y)) - 1}"]
-    assert viz._OUTPUT_FILL in root_attrs and "penwidth" in root_attrs
+    assert viz_draw._OUTPUT_FILL in root_attrs and "penwidth" in root_attrs
     # without params=, an unlabelled parameter cannot be told from a constant
     plain = dot_nodes(viz.draw_dot(y))
     assert sum("shape=plaintext" in attrs for attrs in plain.values()) == 3  # w2, b and the 2
@@ -201,13 +203,18 @@ def test_max_nodes_refuses_and_suggests_a_depth():
     assert len(dot_nodes(viz.draw_dot(y, max_nodes=5000))) == 1801
 
 
-def test_depth_needs_a_graph_built_inside_scopes():
-    with pytest.raises(ValueError, match=r"scopes\(\)"):
-        viz.draw_dot(expr(), depth=1)
+def test_depth_without_scopes_summarises_but_draws_no_module_boxes():
+    random.seed(0)
+    model = MiniGPT(27, 16, 4, 1, 16)
+    loss = cross_entropy_loss(model(list(range(16))), list(range(1, 17)))  # no scopes(): no module tags
+    summary = viz.draw_dot(loss, depth=1).source
+    assert "blocks.0" not in summary and viz_draw._BOX_FILL not in summary
+    with pytest.raises(ValueError, match=r"no modules to collapse.*scopes\(\)"):
+        viz.draw_dot(loss, depth=1, max_nodes=10)
+    assert len(dot_nodes(viz.draw_dot(expr(), depth=1))) > 0
     for bad in (-1, 1.5, "1", True):
         with pytest.raises(ValueError, match="depth"):
             viz.draw_dot(expr(), depth=bad)
-    assert viz.scopes is nn.scopes
 
 
 def test_depth_one_view_of_the_minigpt_loss_is_small():
@@ -297,12 +304,12 @@ def test_render_without_a_renderer_says_what_to_install_and_writes_the_dot(tmp_p
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(viz, "_python_script_dirs", lambda: [])
+    monkeypatch.setattr(viz_render, "_python_script_dirs", lambda: [])
     assert viz.find_renderer() is None
     with pytest.raises(RuntimeError) as caught:
         viz.render(expr(), tmp_path / "expr.svg")
     message = str(caught.value)
-    assert "apt-get install graphviz" in message and "pip install 'minigpt[render]'" in message
+    assert "apt-get install graphviz" in message and "pip install graphviz-pure" in message
     assert isinstance(caught.value, viz.RendererNotFoundError)
     assert (tmp_path / "expr.dot").read_text(encoding="utf-8") == viz.draw_dot(expr()).source
     assert not (tmp_path / "expr.svg").exists()
@@ -318,7 +325,7 @@ def test_find_renderer_prefers_the_system_dot(tmp_path, monkeypatch):
 
 
 def test_find_renderer_falls_back_to_graphviz_pure(tmp_path, monkeypatch):
-    installed = [d for d in viz._python_script_dirs()
+    installed = [d for d in viz_render._python_script_dirs()
                  if any(os.path.exists(os.path.join(d, n)) for n in ("graphviz-pure", "graphviz-pure.exe"))]
     if not installed:
         pytest.skip("graphviz-pure is not installed in this Python (pip install graphviz-pure)")
@@ -389,7 +396,7 @@ def test_explain_backward_leaves_the_same_grads_as_backward(build, times):
 
 def test_explain_backward_matches_backward_on_nn_graphs():
     for what in ("neuron", "attention", "block", "model"):
-        one, two = viz.example(what, backward=False).root, viz.example(what, backward=False).root
+        one, two = example_graphs.example(what, backward=False).root, example_graphs.example(what, backward=False).root
         one.backward()
         steps = sum(1 for _ in viz.explain_backward(two))
         assert all_grads(one) == all_grads(two), what  # same additions in the same order: bit for bit
@@ -405,7 +412,8 @@ def test_a_node_whose_gradient_is_zero_passes_nothing_on():
     steps = list(viz.explain_backward(out))
     assert [s.child for s in steps[:3]] == [out, out.children[0], out.children[1]]
     assert steps[3].child is h and steps[3].after == 0.0
-    assert len(steps) == 4 and x.grad == 0.0
+    # like backward(), every edge is visited; behind the dead relu they carry 0
+    assert len(steps) == 6 and all(s.after == 0.0 for s in steps[3:]) and x.grad == 0.0
 
 
 def test_explain_backward_counts_one_step_per_edge_and_says_when_grads_accumulate():
@@ -413,8 +421,9 @@ def test_explain_backward_counts_one_step_per_edge_and_says_when_grads_accumulat
     first = run_steps(c)
     assert len(first) == 1 + 2 + 2  # the seed, then b <- c twice, then a <- b twice
     second = run_steps(c)
-    assert second[0] == "c.grad += 1.0  ->  c.grad = 2.0"
-    assert second[-1] == "a.grad += (d b/d a = 1.0) * (b.grad from this pass = 12.0)  ->  a.grad = 48.0"
+    assert second[0] == "c.grad = 1.0  (this pass; the grads held before are added back at the end)"
+    assert second[-1] == "a.grad += (d b/d a = 1.0) * (b.grad = 12.0)  ->  a.grad = 24.0"
+    assert c.children[0].children[0].grad == 48.0  # 24 from each pass, once the steps ran out
 
 
 def test_explain_backward_and_print_tree_handle_deep_chains():
@@ -469,26 +478,26 @@ def test_print_tree_shows_shared_nodes_once_and_cuts_at_depth(capsys):
 
 # ---- examples -----------------------------------------------------------------------------------
 def test_example_graphs():
-    for what in viz.EXAMPLES:
-        ex = viz.example(what)
+    for what in example_graphs.EXAMPLES:
+        ex = example_graphs.example(what)
         assert isinstance(ex.root, Value) and ex.root.grad == 1.0, what
         assert ex.rankdir in ("LR", "TB")
         nodes = dot_nodes(viz.draw_dot(ex.root, depth=ex.depth, params=ex.params, rankdir=ex.rankdir))
         assert 5 <= len(nodes) < 60, what
-        again = viz.example_graph(what)
+        again = example_graphs.example_graph(what)
         assert again.data == ex.root.data  # deterministic
-    assert viz.example("model").depth == 1 and viz.example("expr").depth is None
+    assert example_graphs.example("model").depth == 1 and example_graphs.example("expr").depth is None
     with pytest.raises(ValueError, match="expr"):
-        viz.example_graph("transformer")
+        example_graphs.example_graph("transformer")
     with pytest.raises(ValueError, match="depth"):
-        viz.example_graph("expr", depth=-2)
-    assert len(dot_nodes(viz.draw_dot(viz.example_graph("expr"), depth=0))) > 0  # every example takes depth
+        example_graphs.example_graph("expr", depth=-2)
+    assert len(dot_nodes(viz.draw_dot(example_graphs.example_graph("expr"), depth=0))) > 0  # every example takes depth
 
 
 def test_label_parameters_names_unlabelled_parameters_only():
     lin = Linear(2, 2, rng=random.Random(0))
     lin.bias[1].label = "mine"
-    viz.label_parameters(lin)
+    example_graphs.label_parameters(lin)
     assert lin.weight[1][0].label == "weight.1.0" and lin.bias[0].label == "bias.0"
     assert lin.bias[1].label == "mine"
 

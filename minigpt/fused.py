@@ -1,0 +1,226 @@
+"""The fast path: fused n-ary nodes with exactly the gradients of their primitive formulas.
+
+`engine.dot(xs, ys)` builds 2n nodes (n products, n sums); `fused.dot(xs, ys)` builds
+ONE node whose children are all of xs and ys and whose local derivatives are the
+partial derivatives of the whole formula. The chain rule over the primitive nodes and
+the one-step chain rule over the fused node give the same gradient (for a sum of
+products there is only one path from each input to the output), so backpropagation is
+unchanged while the graph, and the time to build and walk it, shrinks several times.
+
+Each function below derives its Jacobian in its docstring. The speed also comes from
+gathering the inputs' floats with list comprehensions and `sum(map(mul, ...))`, which
+run at C speed, instead of one Python-level operation per multiply. The layers use
+these through `minigpt.functional` unless `primitive_mode()` is on; tests check every
+function against the primitive formula to 1e-12 (tests/test_fused.py).
+
+Shapes: a vector is `List[Value]`, a sequence `[T][n]`, a matrix `[rows][cols]`.
+"""
+from __future__ import annotations
+
+import gc
+import math
+from contextlib import contextmanager
+from operator import mul
+from typing import Iterator, List, Optional, Sequence
+
+from . import engine
+from .engine import Value
+
+__all__ = ["vsum", "dot", "softmax", "logsumexp", "linear", "attention_row", "gc_paused"]
+
+
+def _values(items: Sequence, who: str) -> List[Value]:
+    """The items as Values: numbers become constant leaves; anything else is an error."""
+    out = []
+    for i, v in enumerate(items):
+        if not isinstance(v, Value):
+            try:
+                v = Value(v)
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{who}: element {i}: {err}") from None
+        out.append(v)
+    return out
+
+
+def vsum(values: Sequence) -> Value:
+    """sum_i x_i as one node with n children.
+
+    Jacobian: d(sum)/dx_i = 1 for every i, as in the chain x_0 + x_1 + ... .
+    """
+    values = list(values)
+    try:  # all Values: gather at C speed
+        data = [v.data for v in values]
+    except AttributeError:
+        values = _values(values, "vsum")
+        data = [v.data for v in values]
+    return Value(sum(data), "", tuple(values), (1.0,) * len(values), "sum")
+
+
+def dot(xs: Sequence, ys: Sequence, bias=None) -> Value:
+    """bias + sum_i x_i y_i as one node with 2n (+1) children.
+
+    Jacobian: d/dx_i = y_i, d/dy_i = x_i, d/dbias = 1 (each x_i appears in one product
+    only). Plain numbers are allowed on either side and as the bias: they are constants,
+    so they get no edge at all.
+    """
+    if len(xs) != len(ys):
+        raise ValueError(f"dot: the two vectors have different lengths ({len(xs)} and {len(ys)})")
+    try:  # all Values: gather at C speed
+        xd = [x.data for x in xs]
+        yd = [y.data for y in ys]
+        children, local = (*xs, *ys), (*yd, *xd)
+    except AttributeError:
+        xd, yd, children, local = _dot_with_constants(xs, ys)
+    total = sum(map(mul, xd, yd))  # the additions in the same order as the chain of +
+    if bias is None:
+        return Value(total, "", children, local, "dot")
+    if isinstance(bias, Value):
+        return Value(bias.data + total, "", (*children, bias), (*local, 1.0), "dot")
+    return Value(engine._to_float(bias, "dot bias") + total, "", children, local, "dot")
+
+
+def _dot_with_constants(xs, ys):
+    """Floats and edges of a dot product where some entries are plain numbers."""
+    xs, ys = _values_or_numbers(xs, "dot"), _values_or_numbers(ys, "dot")
+    xd = [x.data if isinstance(x, Value) else x for x in xs]
+    yd = [y.data if isinstance(y, Value) else y for y in ys]
+    edges = [(x, y) for x, y in zip(xs, yd) if isinstance(x, Value)]   # d/dx_i = y_i
+    edges += [(y, x) for x, y in zip(xd, ys) if isinstance(y, Value)]  # d/dy_i = x_i
+    return xd, yd, tuple(c for c, _ in edges), tuple(d for _, d in edges)
+
+
+def _values_or_numbers(items: Sequence, who: str) -> list:
+    return [v if isinstance(v, Value) else engine._to_float(v, f"{who} (element {i})") for i, v in enumerate(items)]
+
+
+def softmax(values: Sequence) -> List[Value]:
+    """s_i = exp(x_i - m) / Z, Z = sum_j exp(x_j - m), m = max x: one node per output,
+    each with every input as a child.
+
+    Jacobian: d s_i / d x_j = s_i (delta_ij - s_j). (Quotient rule on e_i / Z with
+    d e_i/dx_j = delta_ij e_i and dZ/dx_j = e_j; the shift m cancels.)
+    """
+    values = _values(values, "softmax")
+    if not values:
+        raise ValueError("softmax of an empty list")
+    data = [v.data for v in values]
+    m = max(data)
+    exps = [math.exp(x - m) for x in data]
+    z = sum(exps)
+    probs = [e / z for e in exps]
+    children = tuple(values)
+    outs = []
+    for i, s in enumerate(probs):
+        local = [-s * q for q in probs]
+        local[i] = s - s * s  # the delta_ij term: s_i (1 - s_i)
+        outs.append(Value(s, "", children, tuple(local), "softmax"))
+    return outs
+
+
+def logsumexp(values: Sequence) -> Value:
+    """log sum_i exp(x_i) = m + log sum_i exp(x_i - m) as one node.
+
+    Jacobian: d/dx_i = exp(x_i) / sum_j exp(x_j) = softmax(x)_i.
+    """
+    values = _values(values, "logsumexp")
+    if not values:
+        raise ValueError("logsumexp of an empty list")
+    data = [v.data for v in values]
+    m = max(data)
+    exps = [math.exp(x - m) for x in data]
+    z = sum(exps)
+    return Value(m + math.log(z), "", tuple(values), tuple(e / z for e in exps), "logsumexp")
+
+
+def linear(weight: Sequence[Sequence[Value]], x, bias: Optional[Sequence[Value]] = None):
+    """W x + b: one `dot` node per output, `dot(weight[i], x, bias[i])`.
+
+    x is a vector [in] (-> [out]) or a sequence [T][in] (-> [T][out]); weight is
+    [out][in], bias [out] or None. Jacobian of output i: d/dW[i][j] = x[j],
+    d/dx[j] = W[i][j], d/db[i] = 1. Faster than one `dot` per output because the
+    weights' floats are gathered once for the whole sequence.
+    """
+    single = not (x and isinstance(x[0], (list, tuple)))
+    xs = [x] if single else x
+    n_in = len(weight[0]) if weight else 0
+    if any(len(row) != n_in for row in weight):
+        raise ValueError("linear: the rows of the weight matrix have different lengths")
+    if bias is not None and len(bias) != len(weight):
+        raise ValueError(f"linear: {len(bias)} biases for {len(weight)} rows of weights")
+    for t, xt in enumerate(xs):
+        if len(xt) != n_in:
+            raise ValueError(f"linear: the weights take vectors of length {n_in}, position {t} has {len(xt)}")
+    try:
+        wd = [[w.data for w in row] for row in weight]
+        bd = [b.data for b in bias] if bias is not None else [0.0] * len(weight)
+        xds = [[v.data for v in xt] for xt in xs]
+    except AttributeError:  # plain numbers somewhere: dot() handles them
+        out = [[dot(row, xt, None if bias is None else b) for row, b in zip(weight, bias or weight)] for xt in xs]
+        return out[0] if single else out
+    out = []
+    for xt, xd in zip(xs, xds):
+        if not engine.is_grad_enabled():  # no graph to record: just the numbers
+            out.append([Value(b + sum(map(mul, r, xd)), "", (), (), "dot") for r, b in zip(wd, bd)])
+        elif bias is None:
+            xt = tuple(xt)
+            out.append([Value(sum(map(mul, r, xd)), "", (*row, *xt), (*xd, *r), "dot")
+                        for row, r in zip(weight, wd)])
+        else:
+            xt = tuple(xt)
+            out.append([Value(b_i + sum(map(mul, r, xd)), "", (*row, *xt, b), (*xd, *r, 1.0), "dot")
+                        for row, r, b, b_i in zip(weight, wd, bias, bd)])
+    return out[0] if single else out
+
+
+def attention_row(scores: Sequence[Value], values: Sequence[Sequence[Value]], scale: float = 1.0) -> List[Value]:
+    """One attention output: out_f = sum_j a_j v_j[f] with a = softmax(scale * scores),
+    one node per feature f whose children are the scores and feature f of every value.
+
+    Jacobian (the softmax's folded into the weighted sum):
+        d out_f / d v_j[f]   = a_j
+        d out_f / d scores_j = sum_k v_k[f] d a_k/d scores_j = scale a_j (v_j[f] - out_f)
+    using d a_k / d scores_j = scale a_k (delta_kj - a_j). Shapes: scores [n],
+    values [n][d] -> [d]. Replaces n softmax nodes of n children each and d dot nodes.
+    """
+    if not scores or len(scores) != len(values):
+        raise ValueError(f"attention_row: {len(scores)} scores for {len(values)} value vectors "
+                         "(need the same number, at least 1)")
+    scale = engine._to_float(scale, "attention_row scale")
+    width = len(values[0])
+    if any(len(v) != width for v in values):
+        raise ValueError("attention_row: the value vectors have different lengths")
+    scaled = [s.data * scale for s in scores]
+    m = max(scaled)
+    exps = [math.exp(s - m) for s in scaled]
+    z = sum(exps)
+    a = [e / z for e in exps]
+    scores = tuple(scores)
+    grad_enabled = engine.is_grad_enabled()
+    outs = []
+    for column in zip(*values):  # feature f of every value vector
+        vd = [v.data for v in column]
+        out = sum(map(mul, a, vd))
+        if not grad_enabled:
+            outs.append(Value(out, "", (), (), "attend"))
+            continue
+        d_scores = [scale * aj * (vj - out) for aj, vj in zip(a, vd)]
+        outs.append(Value(out, "", (*scores, *column), (*d_scores, *a), "attend"))
+    return outs
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a graph is built and backpropagated.
+
+    A graph has no reference cycles (nodes point only at their children), so reference
+    counting frees it; but with many thousands of live nodes each automatic collection
+    rescans all of them, which can cost more than the step itself. The trainer and the
+    benchmark run each step inside this.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,0 +1,169 @@
+"""Text tools, no Graphviz needed: `explain_backward` steps through the chain rule,
+`print_tree` prints an expression as an indented tree. Both take minigpt Values or
+any micrograd-like value (see `minigpt.viz.graph`).
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterator, Optional
+
+from ..engine import topological_order
+from .graph import Foreign, as_graph, default_name, num
+
+__all__ = ["explain_backward", "BackwardStep", "print_tree"]
+
+# --------------------------------------------------------------------------------------
+# explain_backward
+# --------------------------------------------------------------------------------------
+class BackwardStep:
+    """One application of the chain rule: `child.grad += local * upstream`.
+
+    Attributes: `child`, `parent` (None for the first step, which seeds the root),
+    `local` (d parent / d child), `upstream` (d root / d parent from this pass,
+    complete by the time `parent` passes it on), `before` and `after`
+    (`child.grad` around the step). `str(step)` is the step written out.
+    """
+
+    __slots__ = ("child", "parent", "local", "upstream", "before", "after", "text")
+
+    def __init__(self, child, parent, local, upstream, before, after, text):
+        self.child, self.parent, self.local, self.upstream = child, parent, local, upstream
+        self.before, self.after, self.text = before, after, text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"BackwardStep({self.text!r})"
+
+
+def _local_text(parent, position: int, names: Dict[object, str]) -> str:
+    """How the local derivative d parent / d child came about, in a few characters."""
+    child = parent._children[position]
+    p, c = names[parent], names[child]
+    if parent.op == "*" and len(parent._children) == 2:
+        other = parent._children[1 - position]
+        return f"{names[other]}.data"  # d(a*b)/da = b
+    if parent.op == "tanh":
+        return f"1 - {p}.data**2"      # d tanh(x)/dx = 1 - tanh(x)^2
+    return f"d {p}/d {c}"
+
+
+def explain_backward(root) -> Iterator[BackwardStep]:
+    """Backpropagation from `root`, one chain-rule step at a time.
+
+    Yields the seed step (`L.grad = 1.0`) and then one step per edge child <- node,
+    in the order `root.backward()` handles them, updating `.grad` as it goes:
+
+        a.grad += (b.data = 3.0) * (e.grad = 1.0)  ->  a.grad = 3.0
+
+    Iterate it to the end (`for step in explain_backward(L): print(step)`) or step with
+    `next()`; nothing changes before the first step is asked for. It runs the steps of
+    `Value.backward()` in its order: the gradients of this pass start from zero (what
+    each `.grad` held is set aside), the root gets 1.0, every edge applies the chain
+    rule, and the held gradients are added back once the steps run out. While it runs,
+    `.grad` shows this pass's gradient; exhausted, every `.grad` is bit for bit what
+    `backward()` leaves.
+
+    A micrograd-like value keeps its derivatives in `_backward` closures: then each
+    node's closure runs once, as micrograd's `backward()` does, and each child's step
+    shows the local derivative read off the change in its grad.
+    """
+    root = as_graph(root)
+    order = topological_order(root)
+    names = {v: default_name(v, i) for i, v in enumerate(order)}
+    if isinstance(root, Foreign):
+        yield from _closure_steps(root, order, names)
+        return
+    held = [v.grad for v in order]
+    for v in order:
+        v.grad = 0.0
+    root.grad = 1.0
+    r = names[root]
+    note = "" if not any(held) else "  (this pass; the grads held before are added back at the end)"
+    yield BackwardStep(root, None, 1.0, 1.0, 0.0, 1.0, f"{r}.grad = 1.0{note}")
+    for node in reversed(order):  # a node comes after every node that uses it
+        g = node.grad
+        for position, (child, local) in enumerate(zip(node._children, node._local_grads)):
+            before = child.grad
+            child.grad += local * g  # the chain rule
+            yield _step(child, node, local, g, before, _local_text(node, position, names), names)
+    for v, before in zip(order, held):
+        v.grad += before
+
+
+def _closure_steps(root, order, names) -> Iterator[BackwardStep]:
+    """micrograd's backward on a micrograd-like value, a step per child of each node."""
+    root.grad = 1.0
+    yield BackwardStep(root, None, 1.0, 1.0, 0.0, 1.0, f"{names[root]}.grad = 1.0")
+    for node in reversed(order):
+        pass_on = getattr(node.value, "_backward", None)
+        if not node._children or not callable(pass_on):
+            continue
+        g = node.grad
+        before = [c.grad for c in node._children]
+        pass_on()
+        for child, was in zip(node._children, before):
+            local = (child.grad - was) / g if g else 0.0
+            yield _step(child, node, local, g, was, f"d {names[node]}/d {names[child]}", names)
+
+
+def _step(child, node, local: float, g: float, before: float, how: str, names) -> BackwardStep:
+    c = names[child]
+    text = (f"{c}.grad += ({how} = {num(local)}) * ({names[node]}.grad = {num(g)})  ->  "
+            f"{c}.grad = {num(child.grad)}")
+    return BackwardStep(child, node, local, g, before, child.grad, text)
+
+
+# --------------------------------------------------------------------------------------
+# print_tree
+# --------------------------------------------------------------------------------------
+def print_tree(root, depth: Optional[int] = None, file=None) -> str:
+    """Print the expression under `root` as an indented tree and return the text.
+
+    One line per node: its name (label, or `op#i`), its operation in parentheses when
+    it has a label, data and grad. A node used in several places is written out once,
+    tagged `#i`, and referred to as `(see #i)` afterwards. With `depth=k` only k
+    levels below the root are shown; `...` marks what is cut. Uses an explicit
+    stack, so any depth of graph is fine.
+    """
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"depth must be a non-negative integer or None, got {depth!r}")
+    root = as_graph(root)
+    order = topological_order(root)
+    index = {v: i for i, v in enumerate(order)}
+    uses: Dict[object, int] = {}
+    for v in order:
+        for c in v._children:
+            uses[c] = uses.get(c, 0) + 1
+
+    lines = []
+    shown = set()
+    # (node, level, prefix for this line, prefix for its children's lines)
+    stack = [(root, 0, "", "")]
+    while stack:
+        v, level, lead, child_lead = stack.pop()
+        i = index[v]
+        name = default_name(v, i)
+        tag = f"#{i}"
+        if v in shown:
+            lines.append(f"{lead}{name} (see {tag})")
+            continue
+        shown.add(v)
+        line = f"{lead}{name}" + (f" ({v.op})" if v.op and v.label else "")
+        line += f"  data={num(v.data)}  grad={num(v.grad)}"
+        if uses.get(v, 0) > 1 and not name.endswith(tag):
+            line += f"  {tag}"
+        lines.append(line)
+        if not v._children:
+            continue
+        if depth is not None and level >= depth:
+            lines.append(f"{child_lead}`-- ...")
+            continue
+        last = len(v._children) - 1
+        for k in range(last, -1, -1):  # pushed in reverse so the first child prints first
+            branch, extend = ("`-- ", "    ") if k == last else ("|-- ", "|   ")
+            stack.append((v._children[k], level + 1, child_lead + branch, child_lead + extend))
+    text = "\n".join(lines)
+    print(text, file=file)
+    return text
+
