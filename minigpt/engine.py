@@ -1,23 +1,18 @@
 """The scalar autograd engine: `Value`, its operations, and backpropagation.
 
-Every number is a `Value`: a node in a graph that remembers the Values it was computed
-from (its *children*) and, for each child, the *local derivative* d(node)/d(child),
-evaluated when the node was made. Each operation below computes both, side by side.
-
-Backpropagation is then one rule applied to every edge, from the output back:
+Every number is a `Value`: a node that remembers the Values it was computed from (its
+*children*) and, for each child, the *local derivative* d(node)/d(child), evaluated
+when the node is made. Each operation below computes both, side by side.
+Backpropagation is then one rule applied to every edge, from the output back,
 
     child.grad += local_derivative * node.grad          (the chain rule)
 
-visiting a node only after every node that uses it has passed its gradient on
-(reverse topological order). That is all of `backward()`.
+taking each node only after every node that uses it (reverse topological order).
 
-Rules for numbers: plain ints and floats (and other real-number types) mix freely with
-Values; a non-finite number given by the user is a ValueError, and an operation whose
-result would not be a finite float raises OverflowError naming the operation. A graph
-is not safe to backpropagate from several threads at once.
-
-`minigpt/fused.py` holds the fast path: the same helpers (`vsum`, `dot`, `softmax`,
-`logsumexp`) as single n-ary nodes with identical gradients.
+Numbers: ints, floats and other real numbers mix freely with Values. A non-finite
+number from the user is a ValueError; an operation whose result would not be a finite
+float raises OverflowError naming it. One graph is for one thread at a time.
+`minigpt/fused.py` builds the helpers at the end of this file as single n-ary nodes.
 """
 from __future__ import annotations
 
@@ -44,6 +39,33 @@ def _to_float(x, what: str = "Value()") -> float:
     return x
 
 
+_GELU_C = math.sqrt(2.0 / math.pi)
+_INF = math.inf
+
+
+def _checked(f, x: float, y: Optional[float], op: str) -> float:
+    """f(x) or f(x, y), with a float overflow reported as an OverflowError naming `op`."""
+    try:
+        return f(x) if y is None else f(x, y)
+    except OverflowError:
+        raise OverflowError(f"{op} overflowed: {op}({_short(x)}{'' if y is None else ', ' + _short(y)}) "
+                            "is too large for a float") from None
+
+
+def _name(v: Value) -> str:
+    return v.label if v.label else _short(v.data)
+
+
+def _short(x: float) -> str:
+    """A float in at most 6 significant digits that still looks like a float (2.0, not 2)."""
+    s = f"{x:.6g}"
+    return s + ".0" if s.lstrip("-").isdigit() else s
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
 class Value:
     """A scalar in the computation graph.
 
@@ -60,7 +82,7 @@ class Value:
     def __init__(self, data, label: str = "", _children: tuple = (), _local_grads: tuple = (), _op: str = ""):
         if type(data) is not float:
             data = _to_float(data)
-        if not math.isfinite(data):
+        if not -_INF < data < _INF:  # inf or nan (a chained comparison: cheaper than isfinite)
             if not _op:
                 raise ValueError(f"Value() takes a finite number, got {data!r}")
             raise OverflowError(f"{_op} overflowed: the result is not a finite float "
@@ -69,28 +91,15 @@ class Value:
         self.grad = 0.0
         self.label = label
         self.op = _op
-        self._children = _children if _grad_enabled else ()
-        self._local_grads = _local_grads if _grad_enabled else ()
+        if _grad_enabled:
+            self._children, self._local_grads = _children, _local_grads
+        else:
+            self._children = self._local_grads = ()
 
-    @property
-    def children(self) -> tuple:
-        """The Values this node was computed from, in order (may repeat)."""
-        return self._children
-
-    @property
-    def local_grads(self) -> tuple:
-        """d(self)/d(child) for each child, as plain floats, in the order of `children`."""
-        return self._local_grads
-
-    @property
-    def _op(self) -> str:
-        """micrograd's name for `op`."""
-        return self.op
-
-    @property
-    def _prev(self) -> set:
-        """micrograd's name for the set of children."""
-        return set(self._children)
+    children = property(lambda self: self._children, doc="The Values this node was made from, in order.")
+    local_grads = property(lambda self: self._local_grads, doc="d(self)/d(child) for each child, as floats.")
+    _op = property(lambda self: self.op, doc="micrograd's name for `op`.")
+    _prev = property(lambda self: set(self._children), doc="micrograd's name for the set of children.")
 
     def __repr__(self) -> str:
         name = f"label={self.label!r}, " if self.label else ""
@@ -216,31 +225,20 @@ class Value:
         graphs of any depth: nothing here recurses.
         """
         order = topological_order(self)
-        # A node must pass on only this pass's gradient, not what earlier passes left in
-        # .grad: so the pass runs from zero and what each .grad held is added back after.
+        # Within one pass a node must pass on only this pass's gradient, so what the
+        # grads already hold (nothing, in a fresh graph) is set aside and added back after.
         held = [node.grad for node in order]
-        for node in order:
-            node.grad = 0.0
+        if any(held):
+            for node in order:
+                node.grad = 0.0
         self.grad = 1.0
         for node in reversed(order):  # a node comes after every node that uses it
             g = node.grad  # d(self)/d(node), complete: all its users have passed theirs on
             for child, local in zip(node._children, node._local_grads):
                 child.grad += local * g  # the chain rule
-        for node, before in zip(order, held):
-            node.grad += before
-
-
-_GELU_C = math.sqrt(2.0 / math.pi)
-
-
-def _checked(f, x: float, y: Optional[float], op: str) -> float:
-    """f(x) or f(x, y), with a float overflow reported as an OverflowError naming `op`."""
-    try:
-        return f(x) if y is None else f(x, y)
-    except OverflowError:
-        raise OverflowError(f"{op} overflowed: {op}({_short(x)}{'' if y is None else ', ' + _short(y)}) "
-                            "is too large for a float") from None
-
+        if any(held):
+            for node, before in zip(order, held):
+                node.grad += before
 
 def _power_with_value_exponent(base: Value, exponent: Value) -> Value:
     """base ** exponent with both Values: needs a positive base (ln base appears below)."""
@@ -251,20 +249,6 @@ def _power_with_value_exponent(base: Value, exponent: Value) -> Value:
     out = _checked(math.pow, b, e, "**")
     # d(b^e)/db = e b^(e-1) = e * out / b,  d(b^e)/de = b^e ln b
     return Value(out, "", (base, exponent), (e * out / b, out * math.log(b)), "**")
-
-
-def _name(v: Value) -> str:
-    return v.label if v.label else _short(v.data)
-
-
-def _short(x: float) -> str:
-    """A float in at most 6 significant digits that still looks like a float (2.0, not 2)."""
-    s = f"{x:.6g}"
-    return s + ".0" if s.lstrip("-").isdigit() else s
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if x.is_integer() else repr(x)
 
 
 # ---- recording no graph -----------------------------------------------------------------
@@ -310,41 +294,6 @@ def topological_order(root: Value) -> List[Value]:
     return order
 
 
-# ---- helpers built from the operations above --------------------------------------------
-# Each is the formula written with + - * / exp log, so its gradient is the chain rule on
-# those nodes. minigpt/fused.py builds each as ONE node with the same gradient instead.
-def vsum(values: Sequence) -> Value:
-    """values[0] + values[1] + ... (Values or numbers); 0 for an empty list."""
-    total = Value(0.0)
-    for v in values:
-        total = total + v
-    return total
-
-
-def dot(xs: Sequence, ys: Sequence, bias=None) -> Value:
-    """bias + sum_i xs[i] * ys[i]. Shapes: xs [n], ys [n] -> a Value."""
-    if len(xs) != len(ys):
-        raise ValueError(f"dot: the two vectors have different lengths ({len(xs)} and {len(ys)})")
-    products = [x * y for x, y in zip(xs, ys)]
-    return vsum(products if bias is None else [bias] + products)
-
-
-def softmax(values: Sequence) -> List[Value]:
-    """exp(x_i - m) / sum_j exp(x_j - m) with m = max x (the shift cannot change the
-    result; it keeps exp from overflowing). Shapes: [n] -> [n]."""
-    values = [v if isinstance(v, Value) else Value(v) for v in values]
-    if not values:
-        raise ValueError("softmax of an empty list")
-    m = max(v.data for v in values)  # a constant: no gradient flows through the shift
-    exps = [(v - m).exp() for v in values]
-    total = vsum(exps)
-    return [e / total for e in exps]
-
-
-def logsumexp(values: Sequence) -> Value:
-    """log sum_i exp(x_i), computed as m + log sum_i exp(x_i - m) with m = max x."""
-    values = [v if isinstance(v, Value) else Value(v) for v in values]
-    if not values:
-        raise ValueError("logsumexp of an empty list")
-    m = max(v.data for v in values)
-    return vsum([(v - m).exp() for v in values]).log() + m
+# The contract's helpers vsum, dot, softmax and logsumexp are formulas of the operations
+# above; they live in minigpt/formulas.py (and, as single n-ary nodes, in minigpt/fused.py).
+from .formulas import dot, logsumexp, softmax, vsum  # noqa: E402  (formulas needs Value, defined above)

@@ -4,7 +4,7 @@
 from here.
 By default each call builds the fused n-ary node of `minigpt/fused.py` (one node with
 n children: a small graph, fast). Inside `with primitive_mode():` each call builds the
-same formula from the engine's `+ - * / ** exp log tanh` (`minigpt/engine.py`), so every
+same formula from the engine's `+ - * / ** exp log tanh` (`minigpt/formulas.py`), so every
 multiply and add of a model is a node you can see and draw. Values and gradients agree
 to rounding (tests/test_fused.py, tests/test_primitive_mode.py).
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator, List, Sequence
 
-from . import engine, fused
+from . import engine, formulas, fused
 from .engine import Value
 
 __all__ = ["vsum", "dot", "softmax", "logsumexp", "gelu", "primitive_mode", "is_primitive_mode", "fused_enabled"]
@@ -48,22 +48,22 @@ def fused_enabled() -> bool:
 
 def vsum(values: Sequence) -> Value:
     """values[0] + values[1] + ...  -> a Value."""
-    return fused.vsum(values) if _fused else engine.vsum(values)
+    return fused.vsum(values) if _fused else formulas.vsum(values)
 
 
 def dot(xs: Sequence, ys: Sequence, bias=None) -> Value:
     """bias + sum_i xs[i] * ys[i]. Shapes: [n], [n] -> a Value."""
-    return fused.dot(xs, ys, bias) if _fused else engine.dot(xs, ys, bias)
+    return fused.dot(xs, ys, bias) if _fused else formulas.dot(xs, ys, bias)
 
 
 def softmax(values: Sequence) -> List[Value]:
     """exp(x_i) / sum_j exp(x_j), computed stably. Shapes: [n] -> [n]."""
-    return fused.softmax(values) if _fused else engine.softmax(values)
+    return fused.softmax(values) if _fused else formulas.softmax(values)
 
 
 def logsumexp(values: Sequence) -> Value:
     """log sum_i exp(x_i), computed stably. Shapes: [n] -> a Value."""
-    return fused.logsumexp(values) if _fused else engine.logsumexp(values)
+    return fused.logsumexp(values) if _fused else formulas.logsumexp(values)
 
 
 def gelu(x: Value) -> Value:

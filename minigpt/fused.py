@@ -26,7 +26,7 @@ from typing import Iterator, List, Optional, Sequence
 from . import engine
 from .engine import Value
 
-__all__ = ["vsum", "dot", "softmax", "logsumexp", "linear", "attention_row", "gc_paused"]
+__all__ = ["vsum", "dot", "softmax", "logsumexp", "linear", "attention_row", "layer_norm", "gc_paused"]
 
 
 def _values(items: Sequence, who: str) -> List[Value]:
@@ -206,6 +206,37 @@ def attention_row(scores: Sequence[Value], values: Sequence[Sequence[Value]], sc
         d_scores = [scale * aj * (vj - out) for aj, vj in zip(a, vd)]
         outs.append(Value(out, "", (*scores, *column), (*d_scores, *a), "attend"))
     return outs
+
+
+def layer_norm(x: Sequence[Value], gamma: Sequence[Value], beta: Sequence[Value], eps: float) -> List[Value]:
+    """y_i = gamma_i (x_i - mu) r + beta_i with mu = mean(x), var = mean((x - mu)^2) and
+    r = (var + eps)^(-1/2), as n + 2 nodes: mu, r, and one node per output whose
+    children are x_i, mu, r, gamma_i and beta_i (instead of about 4n + 6 primitive nodes).
+
+    Jacobians:
+        d mu / d x_j  = 1/n
+        d r / d x_j   = -r^3 (x_j - mu) / n    (d var / d x_j = 2 (x_j - mu) / n; the path
+                                                through mu adds (2/n) sum_k (x_k - mu) (-1/n) = 0)
+        d y_i / d x_i = gamma_i r,   d y_i / d mu = -gamma_i r,   d y_i / d r = gamma_i (x_i - mu),
+        d y_i / d gamma_i = (x_i - mu) r,   d y_i / d beta_i = 1
+    The forward floats are computed in the same order as the primitive formula in
+    `minigpt.nn.LayerNorm`. Shapes: x, gamma, beta [n] -> [n].
+    """
+    n = len(x)
+    xd = [v.data for v in x]
+    mu = sum(xd) * (1.0 / n)
+    c = [xi - mu for xi in xd]
+    var = sum(map(mul, c, c)) * (1.0 / n)
+    r = (var + eps) ** -0.5
+    mu_node = Value(mu, "", tuple(x), (1.0 / n,) * n, "mean")
+    r3n = r * r * r / n
+    r_node = Value(r, "", tuple(x), tuple(-r3n * ci for ci in c), "rsqrt_var")
+    out = []
+    for xi, ci, g, b in zip(x, c, gamma, beta):
+        gd = g.data
+        out.append(Value(ci * r * gd + b.data, "", (xi, mu_node, r_node, g, b),
+                         (gd * r, -gd * r, gd * ci, ci * r, 1.0), "layer_norm"))
+    return out
 
 
 @contextmanager

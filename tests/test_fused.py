@@ -226,3 +226,41 @@ def test_attention_row_by_hand_and_errors():
         attention_row(s, [[Value(1.0)], [Value(1.0), Value(2.0)]])
     with pytest.raises(ValueError, match="finite"):
         attention_row(s, [[Value(1.0)], [Value(2.0)]], scale=float("nan"))
+
+
+@given(st.lists(st.floats(-5, 5), min_size=1, max_size=9))
+def test_layer_norm_equals_the_primitive_formula(xs):
+    from minigpt.nn import LayerNorm
+    ln = LayerNorm(len(xs))
+    for i, (g, b) in enumerate(zip(ln.gamma, ln.beta)):
+        g.data, b.data = 1.0 + 0.1 * i, 0.05 * i - 0.2
+
+    def run(fused_path):
+        ln.zero_grad()
+        vs = [Value(x) for x in xs]
+        if fused_path:
+            outs = ln(vs)
+        else:
+            with primitive_mode():
+                outs = ln(vs)
+        vsum([o * (1.0 + 0.3 * i) for i, o in enumerate(outs)]).backward()
+        return [o.data for o in outs], [v.grad for v in vs] + [p.grad for p in ln.parameters()]
+
+    fused_run, primitive_run = run(True), run(False)
+    for a, b in zip(fused_run[0], primitive_run[0]):
+        assert rel_close(a, b), (a, b)
+    scale = max([1.0] + [abs(g) for g in primitive_run[1]])
+    for a, b in zip(fused_run[1], primitive_run[1]):
+        assert abs(a - b) <= 1e-11 * scale, (a, b)
+
+
+def test_layer_norm_is_n_plus_two_nodes_and_passes_gradcheck():
+    from minigpt.fused import layer_norm
+    x = [Value(v) for v in (0.3, -1.2, 2.0, 0.7)]
+    g = [Value(v) for v in (1.0, 0.5, -1.5, 2.0)]
+    b = [Value(v) for v in (0.0, 0.1, 0.2, 0.3)]
+    out = layer_norm(x, g, b, 1e-5)
+    inner = {n for n in topological_order(vsum(out)) if n.children}
+    assert len(inner) == 4 + 2 + 1  # mean, 1/std, 4 outputs, and the sum
+    assert gradcheck(lambda *v: layer_norm(list(v[:4]), list(v[4:8]), list(v[8:]), 1e-5),
+                     [0.3, -1.2, 2.0, 0.7, 1.0, 0.5, -1.5, 2.0, 0.0, 0.1, 0.2, 0.3])
