@@ -95,7 +95,7 @@ except ImportError:
 VOCAB, EMBED_DIM, NUM_HEADS, NUM_LAYERS, CONTEXT = 27, 16, 4, 1, 16
 SEED = 1337
 LEARNING_RATE = 1e-2
-DEFAULT_NAMES = "/work/shared/data/names.txt"
+from minigpt.corpus import NAMES_FILE as DEFAULT_NAMES  # noqa: E402  (the names shipped with minigpt)
 # Used when the names file is absent; the long one fills the whole context.
 FALLBACK_NAMES = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia",
                   "harper", "evelyn", "muhammadibrahim"]

@@ -5,7 +5,7 @@
 Adam (lr 1e-2, betas 0.85/0.99) with linear decay, one name per step cropped to the
 16-token context. Prints the mean training loss over the last 100 steps (the target
 is at most 2.45, from about ln 27 = 3.30 at the start), the wall time, and samples.
-The names are read from ../shared/data/names.txt (not part of this repository).
+The names are the 32,033 shipped with minigpt (minigpt/data/names.txt).
 """
 import argparse
 import math
@@ -18,7 +18,7 @@ from minigpt.gpt import MiniGPT, generate
 from minigpt.tokenizers import CharTokenizer
 from minigpt.train import TextData, TrainConfig, Trainer, read_documents, sparkline
 
-DEFAULT_NAMES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "names.txt")
+from minigpt.corpus import NAMES_FILE as DEFAULT_NAMES
 
 
 def run(names_path: str, steps: int = 1000, seed: int = 0, progress: bool = True):
@@ -36,7 +36,7 @@ def run(names_path: str, steps: int = 1000, seed: int = 0, progress: bool = True
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--names", default=DEFAULT_NAMES, help="the names file (default: ../shared/data/names.txt)")
+    parser.add_argument("--names", default=DEFAULT_NAMES, help="the names file (default: the names shipped with minigpt)")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from minigpt import Value, vsum
 from minigpt.nn import TransformerBlock
-from minigpt.viz import label_parameters, render, scopes
+from minigpt.example_graphs import label_parameters
+from minigpt.viz import render, scopes
 
 out = sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "out" / "graph_block.svg"
 

@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train a Mini-GPT on a UTF-8 text file: one document per line, or the "
                                        "whole file as one stream with --stream. Use '--data builtin' for the "
                                        "built-in verb-grammar corpus. Ctrl-C stops cleanly and saves.")
-    train.add_argument("--data", metavar="FILE", help="the text file; 'names' for the 32,032 names shipped with "
+    train.add_argument("--data", metavar="FILE", help="the text file; 'names' for the 32,033 names shipped with "
                                                       "minigpt; 'builtin' for the built-in verb-grammar corpus")
     train.add_argument("--stream", action="store_true", help="treat the file as one stream, not one document a line")
     train.add_argument("--tokenizer", choices=TOKENIZERS, default="char",

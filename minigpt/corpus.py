@@ -34,7 +34,7 @@ __all__ = [
     "default_word_tokenizer", "verb_grammar_corpus", "grammar_errors", "training_examples", "NAMES_FILE",
 ]
 
-# 32,032 first names, one per line, shipped with the package (from Andrej Karpathy's
+# 32,033 first names, one per line (32,032 newlines: the last line has none), shipped with the package (from Andrej Karpathy's
 # makemore, MIT licence: data/names.LICENSE). `minigpt train --data names` uses it.
 NAMES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "names.txt")
 

@@ -93,6 +93,17 @@ def _values_or_numbers(items: Sequence, who: str) -> list:
     return [v if isinstance(v, Value) else engine._to_float(v, f"{who} (element {i})") for i, v in enumerate(items)]
 
 
+def _shifted_exps(values: Sequence, who: str):
+    """(the Values, m = max x, [exp(x_i - m)], their sum Z): what softmax and logsumexp
+    share. Subtracting m keeps exp from overflowing and cancels in both results."""
+    values = _values(values, who)
+    if not values:
+        raise ValueError(f"{who} of an empty list")
+    m = max(v.data for v in values)
+    exps = [math.exp(v.data - m) for v in values]
+    return values, m, exps, sum(exps)
+
+
 def softmax(values: Sequence) -> List[Value]:
     """s_i = exp(x_i - m) / Z, Z = sum_j exp(x_j - m), m = max x: one node per output,
     each with every input as a child.
@@ -100,13 +111,7 @@ def softmax(values: Sequence) -> List[Value]:
     Jacobian: d s_i / d x_j = s_i (delta_ij - s_j). (Quotient rule on e_i / Z with
     d e_i/dx_j = delta_ij e_i and dZ/dx_j = e_j; the shift m cancels.)
     """
-    values = _values(values, "softmax")
-    if not values:
-        raise ValueError("softmax of an empty list")
-    data = [v.data for v in values]
-    m = max(data)
-    exps = [math.exp(x - m) for x in data]
-    z = sum(exps)
+    values, m, exps, z = _shifted_exps(values, "softmax")
     probs = [e / z for e in exps]
     children = tuple(values)
     outs = []
@@ -122,13 +127,7 @@ def logsumexp(values: Sequence) -> Value:
 
     Jacobian: d/dx_i = exp(x_i) / sum_j exp(x_j) = softmax(x)_i.
     """
-    values = _values(values, "logsumexp")
-    if not values:
-        raise ValueError("logsumexp of an empty list")
-    data = [v.data for v in values]
-    m = max(data)
-    exps = [math.exp(x - m) for x in data]
-    z = sum(exps)
+    values, m, exps, z = _shifted_exps(values, "logsumexp")
     return Value(m + math.log(z), "", tuple(values), tuple(e / z for e in exps), "logsumexp")
 
 

@@ -13,9 +13,9 @@ import sys
 import pytest
 
 from minigpt.cli import main
+from minigpt.corpus import NAMES_FILE as NAMES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NAMES = os.path.join(ROOT, "..", "shared", "data", "names.txt")
 
 
 @pytest.mark.slow
@@ -29,7 +29,6 @@ def test_demo_learns_works_after_the_canonical_prompt(capsys, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(NAMES), reason="../shared/data/names.txt is not present")
 def test_names_run_reaches_the_loss_target():
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     try:

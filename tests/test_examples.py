@@ -17,3 +17,11 @@ def test_hello_example_trains_and_generates():
     out = run_example("hello.py")
     assert "initial loss" in out and "step 30" in out
     assert "greedy continuation of 'h': 'hello'" in out
+
+
+def test_graph_examples_write_their_pictures(tmp_path):
+    for name in ("graph_expression.py", "graph_neuron.py", "graph_attention_head.py", "graph_block.py"):
+        target = tmp_path / (name[:-3] + ".dot")
+        out = run_example(name, str(target))
+        assert f"wrote {target}" in out, out
+        assert target.read_text(encoding="utf-8").startswith("digraph")
