@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import gc
 import math
+import platform
 from contextlib import contextmanager
 from operator import mul
 from typing import Iterator, List, Optional, Sequence
 
 from . import engine
 from .engine import Value
+
+_REFCOUNTED = platform.python_implementation() == "CPython"
 
 __all__ = ["vsum", "dot", "softmax", "logsumexp", "linear", "attention_row", "layer_norm", "gc_paused"]
 
@@ -240,13 +243,17 @@ def layer_norm(x: Sequence[Value], gamma: Sequence[Value], beta: Sequence[Value]
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while a graph is built and backpropagated.
+    """Pause CPython's cycle collector while a graph is built and backpropagated.
 
     A graph has no reference cycles (nodes point only at their children), so reference
     counting frees it; but with many thousands of live nodes each automatic collection
     rescans all of them, which can cost more than the step itself. The trainer and the
-    benchmark run each step inside this.
+    benchmark run each step inside this. On PyPy, which has no reference counting, the
+    collector is what frees each step's graph, so it is left running there.
     """
+    if not _REFCOUNTED:
+        yield
+        return
     was_enabled = gc.isenabled()
     gc.disable()
     try:
