@@ -377,26 +377,35 @@ class StopSignals:
     the program: the first sets `stops.received` to the signal's name and the
     training loop ends after the current step. The handler only sets a flag, so a
     signal can never cut an optimizer update or a checkpoint save in half; a second
-    signal during the save just waits for it. Outside the main thread (where Python
-    cannot catch signals) this does nothing.
+    signal during the save just waits for it. Blocks may nest: an inner block shares
+    the outer one's flag (so a program can keep catching signals after the run, while
+    it reports). Outside the main thread (where Python cannot catch signals) this
+    does nothing.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    _active: Optional["StopSignals"] = None  # the instance whose handlers are installed
 
     def __init__(self):
         self.received: Optional[str] = None
         self._previous: Dict[int, object] = {}
 
     def __enter__(self) -> "StopSignals":
+        if StopSignals._active is not None:
+            return StopSignals._active
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
+            StopSignals._active = self
         return self
 
     def __exit__(self, *exc) -> None:
+        if StopSignals._active is not self:
+            return
         for sig, handler in self._previous.items():
             if handler is not None:  # None: a handler set outside Python, which cannot be restored
                 signal.signal(sig, handler)
+        StopSignals._active = None
 
     def _handle(self, signum, frame) -> None:
         name = signal.Signals(signum).name
