@@ -28,6 +28,7 @@ import random
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -338,14 +339,16 @@ class Trainer:
         start, smoothed = time.perf_counter(), None
         try:
             while self.step < until and stops.received is None:
-                loss, n_tokens = self.train_step()
+                with _overflow_is_divergence(self.step + 1):
+                    loss, n_tokens = self.train_step()
                 result.losses.append(loss)
                 result.tokens += n_tokens
                 elapsed = time.perf_counter() - start
                 record = {"step": self.step, "loss": loss, "lr": self.optimizer.lr,
                           "tokens_per_s": result.tokens / elapsed if elapsed > 0 else 0.0, "time": elapsed}
                 if (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == until:
-                    val = self.evaluate()
+                    with _overflow_is_divergence(self.step):
+                        val = self.evaluate()
                     if val is not None:
                         result.evals.append((self.step, val))
                         record["eval_loss"] = val
@@ -370,6 +373,16 @@ class Trainer:
 
 class TrainingDiverged(Exception):
     """The loss is no longer a finite number, so the weights are not worth saving."""
+
+
+@contextmanager
+def _overflow_is_divergence(step: int):
+    """Turn an overflow in the engine (weights grown too large) into TrainingDiverged."""
+    try:
+        yield
+    except ArithmeticError as err:
+        raise TrainingDiverged(f"step {step} overflowed ({err}): training diverged "
+                               "(a smaller learning rate may help)") from None
 
 
 class StopSignals:

@@ -41,13 +41,14 @@ def leftovers(folder):
     return [name for name in os.listdir(folder) if name.endswith(".tmp")]
 
 
-def assert_complete_run(out_dir):
-    """The folder holds a loadable checkpoint whose optimizer is at the same step,
-    a log with one line per step up to it, and no partial files. Returns the step."""
+def assert_complete_run(out_dir, killed=False):
+    """The folder holds a loadable checkpoint whose optimizer is at the same step, a
+    log with one line per step up to it, and no partial file (unless the process
+    was killed with SIGKILL, which nothing can clean up after). Returns the step."""
     ckpt = load_checkpoint(os.path.join(out_dir, "checkpoint.json"))
     assert ckpt.optimizer_state["steps"] == ckpt.step  # never saved one update ahead of the step
     assert log_steps(os.path.join(out_dir, "metrics.jsonl"))[:ckpt.step] == list(range(1, ckpt.step + 1))
-    assert leftovers(out_dir) == []
+    assert killed or leftovers(out_dir) == []
     return ckpt.step
 
 
@@ -128,12 +129,13 @@ def test_kill_9_then_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, nam
     wait_for_steps(proc, out_dir, 10)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    step = assert_complete_run(out_dir)  # the log is flushed: it holds at least every saved step
+    step = assert_complete_run(out_dir, killed=True)  # the log is flushed: it holds every saved step
     assert 9 <= step < 60 and step % 3 == 0
 
     code, out, err = run_cli(capsys, "train", "--resume", os.path.join(out_dir, "checkpoint.json"),
-                             "--no-progress")
+                             "--out", out_dir, "--no-progress")
     assert code == 0, err
+    assert leftovers(out_dir) == []  # the next save replaced a partial file the kill may have left
     assert log_steps(os.path.join(out_dir, "metrics.jsonl")) == list(range(1, 61))  # no gap, no repeat
     a = json.load(open(os.path.join(straight, "checkpoint.json")))
     b = json.load(open(os.path.join(out_dir, "checkpoint.json")))
@@ -235,7 +237,8 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, names_file, capsys,
     checkpoint = os.path.join(out_dir, "checkpoint.json")
     before = open(checkpoint).read()
     monkeypatch.setattr(minigpt.checkpoint, "open", failing_open(1000), raising=False)
-    code, _, err = run_cli(capsys, "train", "--resume", checkpoint, "--steps", "6", "--no-progress")
+    code, _, err = run_cli(capsys, "train", "--resume", checkpoint, "--steps", "6", "--out", out_dir,
+                           "--no-progress")
     one_line_error(code, err, "No space left on device", "kept", "at step 3")
     assert open(checkpoint).read() == before and leftovers(out_dir) == []
 
@@ -267,11 +270,13 @@ def test_a_real_full_file_system(tmp_path, names_file, capsys):
         checkpoint = os.path.join(out_dir, "checkpoint.json")
         before = open(checkpoint).read()
         fill(str(disk), leave=8192)  # room for log lines, not for a checkpoint
-        code, _, err = run_cli(capsys, "train", "--resume", checkpoint, "--steps", "6", "--no-progress")
+        code, _, err = run_cli(capsys, "train", "--resume", checkpoint, "--steps", "6", "--out", out_dir,
+                           "--no-progress")
         one_line_error(code, err, "No space left on device", "kept", "at step 3")
         assert open(checkpoint).read() == before and leftovers(out_dir) == []
         os.remove(disk / "filler")  # with room again, the run continues where it stood
-        code, _, err = run_cli(capsys, "train", "--resume", checkpoint, "--steps", "6", "--no-progress")
+        code, _, err = run_cli(capsys, "train", "--resume", checkpoint, "--steps", "6", "--out", out_dir,
+                           "--no-progress")
         assert code == 0, err
         assert assert_complete_run(out_dir) == 6
         assert log_steps(os.path.join(out_dir, "metrics.jsonl")) == list(range(1, 7))
@@ -309,6 +314,23 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_its_checkpoint(tmp_path, 
     assert steps == [1, 2] and assert_complete_run(out_dir) == 1
 
 
+def test_an_overflow_in_the_engine_is_a_divergence(tmp_path):
+    model, tok, data = tiny_setup()
+    path = str(tmp_path / "c.json")
+    trainer = Trainer(model, tok, data, TrainConfig(steps=9, eval_every=0, checkpoint_every=2),
+                      checkpoint_path=path)
+    real = trainer.train_step
+
+    def train_step():
+        if trainer.step == 5:
+            raise OverflowError("dot overflowed")
+        return real()
+    trainer.train_step = train_step
+    result = trainer.run(progress=False)
+    assert "step 6 overflowed" in result.error and result.checkpoint is None
+    assert load_checkpoint(path).step == 4
+
+
 # ---- 4. the metrics log --------------------------------------------------------------------
 def test_log_lines_are_strict_json(tmp_path):
     path = str(tmp_path / "m.jsonl")
@@ -330,10 +352,9 @@ def test_a_signal_during_evaluation_keeps_that_steps_record(tmp_path):
         return real()
     trainer.evaluate = evaluate
     result = trainer.run(progress=False)
-    assert result.interrupted and result.signal == "SIGINT" and result.step == 4
     records = [json.loads(line) for line in open(metrics)]
     assert [r["step"] for r in records] == [1, 2, 3, 4] and "eval_loss" in records[3]
-    assert load_checkpoint(path).step == 4
+    assert load_checkpoint(path).step == result.step == 4 and result.signal == "SIGINT"
 
 
 def test_a_resumed_run_continues_the_log_where_the_checkpoint_stands(tmp_path):
@@ -383,7 +404,8 @@ def set_weight(text):
     (set_weight("1e400"), "not a finite number"),
     (lambda data: json.dumps(data).replace('"weights": {', '"weights": {"deep": ' + "[" * 100000, 1),
      "not valid JSON|nested"),
-])
+], ids=["d_ff=10**6", "d_ff=10**9", "n_layers=10**9", "d_model=2*10**6", "learned-context_len=10**8",
+        "n_layers=40", "400-digit-weight", "5000-digit-weight", "1e400-weight", "nested-100000-deep"])
 def test_crafted_checkpoints_fail_fast(tmp_path, change, message):
     path = crafted(tmp_path, change)
     start = time.perf_counter()
