@@ -157,19 +157,32 @@ CHANGEABLE_ON_RESUME = ("steps", "lr", "beta1", "beta2", "schedule", "warmup", "
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train on a text file (or the built-in corpus), save a checkpoint, resume on request."""
-    from .train import StopSignals, TextData, Trainer
+    from .train import StopSignals
 
     resumed = _load_for_resume(args.resume) if args.resume else None
     settings, changes = _resumed_settings(args, resumed) if resumed else (_new_settings(args), None)
     documents = _training_text(settings)
-    fingerprint = _fingerprint(documents)
+    settings["data_sha256"] = _fingerprint(documents)
     if resumed:
-        _check_same_text(settings, resumed, fingerprint)
+        _check_same_text(settings, resumed)
     out_dir = args.out or (os.path.dirname(os.path.abspath(args.resume)) if resumed else "runs/latest")
-    checkpoint_path = os.path.join(out_dir, "checkpoint.json")
-    metrics_path = os.path.join(out_dir, "metrics.jsonl")
-    _refuse_to_overwrite(checkpoint_path, args.resume)
+    _refuse_to_overwrite(os.path.join(out_dir, "checkpoint.json"), args.resume)
     model, tokenizer = (resumed.model, resumed.tokenizer) if resumed else _new_model(settings, documents)
+    trainer = _make_trainer(settings, documents, model, tokenizer, out_dir, resumed)
+    if changes:
+        print(changes)
+    print(f"training {model.num_parameters():,} parameters on {len(documents):,} document(s) from "
+          f"{settings['data']} (vocabulary {tokenizer.vocab_size}); steps {trainer.step} -> {trainer.config.steps}")
+    if trainer.step >= trainer.config.steps:
+        print(f"nothing to do: the checkpoint is already at step {trainer.step}; ask for more with --steps")
+        return 0
+    with StopSignals():  # also while reporting: a second Ctrl-C must not cut the last lines short
+        return _report_run(trainer.run(progress=_show_progress(args)), trainer)
+
+
+def _make_trainer(settings: dict, documents: List[str], model, tokenizer, out_dir: str, resumed):
+    """A Trainer for the run, writing into out_dir; the checkpoint keeps every setting."""
+    from .train import TextData, Trainer
     config = _train_config(settings)
     try:
         data = TextData.from_documents(documents, tokenizer, val_fraction=settings["val_fraction"],
@@ -179,27 +192,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if settings["stream"] and model.config.context_len >= len(data.train[0]):
         raise UserError(f"--context {model.config.context_len} is longer than the training text "
                         f"({len(data.train[0])} tokens); use at most {len(data.train[0]) - 1}")
-    info = {"data": settings["data"], "data_sha256": fingerprint, "stream": settings["stream"],
-            "documents": settings["documents"] if settings["data"] == "builtin" else None,
-            "val_fraction": settings["val_fraction"], "tokenizer": settings["tokenizer"]}
+    info = {key: settings[key] for key in ("data", "data_sha256", "stream", "val_fraction", "tokenizer")}
+    info["documents"] = settings["documents"] if settings["data"] == "builtin" else None
     try:
         os.makedirs(out_dir, exist_ok=True)
-        trainer = Trainer(model, tokenizer, data, config, checkpoint_path=checkpoint_path,
-                          metrics_path=metrics_path, start_step=resumed.step if resumed else 0,
-                          optimizer_state=resumed.optimizer_state if resumed else None, info=info)
+        return Trainer(model, tokenizer, data, config, checkpoint_path=os.path.join(out_dir, "checkpoint.json"),
+                       metrics_path=os.path.join(out_dir, "metrics.jsonl"),
+                       start_step=resumed.step if resumed else 0,
+                       optimizer_state=resumed.optimizer_state if resumed else None, info=info)
     except OSError as err:
         raise UserError(f"cannot write to {out_dir}: {err.strerror or err}") from None
     except ValueError as err:  # a damaged optimizer section
-        raise UserError(f"{args.resume}: {err}") from None
-    if changes:
-        print(changes)
-    print(f"training {model.num_parameters():,} parameters on {len(documents):,} document(s) from "
-          f"{settings['data']} (vocabulary {tokenizer.vocab_size}); steps {trainer.step} -> {config.steps}")
-    if trainer.step >= config.steps:
-        print(f"nothing to do: the checkpoint is already at step {trainer.step}; ask for more with --steps")
-        return 0
-    with StopSignals():  # also while reporting: a second Ctrl-C must not cut the last lines short
-        return _report_run(trainer.run(progress=_show_progress(args)), checkpoint_path, metrics_path)
+        raise UserError(f"the checkpoint cannot be resumed: {err}") from None
 
 
 def _load_for_resume(path: str):
@@ -321,9 +325,9 @@ def _fingerprint(documents: List[str]) -> str:
     return hashlib.sha256(json.dumps(documents).encode("utf-8")).hexdigest()
 
 
-def _check_same_text(settings: dict, resumed, fingerprint: str) -> None:
+def _check_same_text(settings: dict, resumed) -> None:
     """Refuse to resume on text that differs from the text the checkpoint was trained on."""
-    saved = resumed.train.get("data_sha256")
+    saved, fingerprint = resumed.train.get("data_sha256"), settings["data_sha256"]
     if saved is None:
         print(f"note: the checkpoint does not record a fingerprint of its data; assuming {settings['data']} "
               "is the text it was trained on")
@@ -382,15 +386,15 @@ def _train_config(settings: dict):
         raise UserError(str(err)) from None
 
 
-def _report_run(result, checkpoint_path: str, metrics_path: str) -> int:
+def _report_run(result, trainer) -> int:
     """Print how the run went; the exit status (128 + signal number when stopped by one)."""
     import signal
 
     from .checkpoint import saved_step
     from .train import sparkline
-    if result.error:
-        step = saved_step(checkpoint_path)
-        kept = f"kept {checkpoint_path} at step {step}" if step is not None else "no checkpoint was saved"
+    if result.error:  # say what is on the disk now, read back from it
+        step = saved_step(trainer.checkpoint_path)
+        kept = f"kept {trainer.checkpoint_path} at step {step}" if step is not None else "no checkpoint was saved"
         raise UserError(f"{result.error}; {kept}")
     if result.losses:
         last = min(100, len(result.losses))
@@ -398,7 +402,7 @@ def _report_run(result, checkpoint_path: str, metrics_path: str) -> int:
     if result.evals:
         print(f"held-out loss {result.evals[-1][1]:.4f} at step {result.evals[-1][0]}")
     print(f"{result.step} steps, {result.seconds:.1f} s, {result.tokens_per_second:.0f} tokens/s")
-    print(f"checkpoint: {result.checkpoint}\nmetrics:    {metrics_path}")
+    print(f"checkpoint: {result.checkpoint}\nmetrics:    {trainer.metrics_path}")
     if result.interrupted:
         print(f"stopped by {result.signal or 'Ctrl-C'} at step {result.step}, saved in {result.checkpoint}; "
               f"continue with: minigpt train --resume {result.checkpoint}")

@@ -238,8 +238,9 @@ class Trainer:
         config: a `TrainConfig`.
         checkpoint_path: where to save (at the end, every `checkpoint_every` steps,
             and on Ctrl-C); None to not save.
-        metrics_path: a JSON-lines file with one record per step (and per
-            evaluation), appended to, so a resumed run continues the same log.
+        metrics_path: a JSON-lines file with one record per step (with the
+            evaluation, on steps that have one); a run first cuts it back to
+            `start_step`, then appends, so a resumed run continues the same log.
         start_step, optimizer_state: where a resumed run continues from.
         info: extra JSON-safe data to keep in the checkpoint (e.g. the data source).
     """
@@ -442,10 +443,10 @@ class MetricsLog:
     """
 
     def __init__(self, path: Optional[str], step: int):
-        self.path, self.file, self.last_step = path, None, 0
+        self.path, self.file = path, None
         if path:
             try:
-                self.last_step = _cut_log(path, step)
+                _cut_log(path, step)
                 self.file = open(path, "a", encoding="utf-8")
             except OSError as err:
                 raise SaveError(f"cannot write {path}: {err.strerror or err}") from None
@@ -484,22 +485,20 @@ def _json_number(x: object) -> object:
     return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
-def _cut_log(path: str, step: int) -> int:
-    """Cut the log at `path` after the record of `step` (keeping only whole lines
-    of steps 1..step); returns the last step kept (0 if none, or no file)."""
-    kept_bytes, last = 0, 0
+def _cut_log(path: str, step: int) -> None:
+    """Cut the log at `path` after the record of `step`, keeping only whole lines."""
+    kept_bytes = 0
     try:
         with open(path, "rb") as f:
             for line in f:
                 record = _parse_record(line)
                 if record is None or record["step"] > step:
                     break
-                kept_bytes, last = kept_bytes + len(line), record["step"]
+                kept_bytes += len(line)
     except FileNotFoundError:
-        return 0
+        return
     if kept_bytes < os.path.getsize(path):
         os.truncate(path, kept_bytes)  # needs no free space, unlike rewriting the file
-    return last
 
 
 def _parse_record(line: bytes) -> Optional[Dict[str, object]]:
