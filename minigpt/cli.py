@@ -144,10 +144,9 @@ TRAIN_DEFAULTS = {"tokenizer": "char", "documents": 5000, "stream": False, "d_mo
                   "val_fraction": 0.1, "eval_every": 100, "checkpoint_every": 0}
 # Options a resumed run must keep, with the reason. Changing one would make it another run.
 FIXED_ON_RESUME = {
-    "d_model": "the model's shape is fixed by its weights", "heads": "the model's shape is fixed by its weights",
-    "layers": "the model's shape is fixed by its weights", "d_ff": "the model's shape is fixed by its weights",
-    "context": "the model's shape is fixed by its weights", "pos": "the model's shape is fixed by its weights",
-    "untied": "the model's shape is fixed by its weights", "tokenizer": "the vocabulary is part of the model",
+    **dict.fromkeys(("d_model", "heads", "layers", "d_ff", "context", "pos", "untied"),
+                    "the model's shape is fixed by its weights"),
+    "tokenizer": "the vocabulary is part of the model",
     "stream": "it decides what each step trains on", "documents": "it decides what each step trains on",
     "val_fraction": "it decides which documents are held out", "seed": "it decides the data order and split",
 }

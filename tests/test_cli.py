@@ -247,3 +247,17 @@ def test_a_new_run_never_overwrites_a_run(capsys, names_file, tmp_path):
     code, _, err = train_small(capsys, names_file, out_dir)
     one_line_error(code, err, "already holds a run at step 4", "--resume")
     assert open(os.path.join(out_dir, "checkpoint.json")).read() == before
+
+
+def test_resume_of_a_checkpoint_from_before_the_settings_were_recorded(capsys, names_file, tmp_path):
+    out_dir = str(tmp_path / "run")
+    train_small(capsys, names_file, out_dir)
+    ckpt = os.path.join(out_dir, "checkpoint.json")
+    data = json.load(open(ckpt))
+    data["train"] = {"data": names_file, "stream": False, "config": data["train"]["config"]}  # the old layout
+    with open(ckpt, "w") as f:
+        json.dump(data, f)
+    code, out, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "5", "--no-progress")
+    assert code == 0, err
+    assert "assuming the run used --val-fraction 0.1" in out and "does not record a fingerprint" in out
+    assert json.load(open(ckpt))["train"]["val_fraction"] == 0.1  # recorded from now on

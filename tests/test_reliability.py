@@ -221,6 +221,9 @@ def failing_open(limit):
         def __getattr__(self, name):
             return getattr(self.f, name)
 
+        def __iter__(self):
+            return iter(self.f)
+
         def __enter__(self):
             return self
 
@@ -241,6 +244,22 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, names_file, capsys,
                            "--no-progress")
     one_line_error(code, err, "No space left on device", "kept", "at step 3")
     assert open(checkpoint).read() == before and leftovers(out_dir) == []
+
+
+def test_a_log_that_cannot_be_written_stops_at_the_last_checkpoint(tmp_path, monkeypatch):
+    import minigpt.train
+    model, tok, data = tiny_setup()
+    metrics, path = str(tmp_path / "m.jsonl"), str(tmp_path / "c.json")
+    config = TrainConfig(steps=9, eval_every=0, checkpoint_every=1)
+    monkeypatch.setattr(minigpt.train, "open", failing_open(250), raising=False)  # room for 2 lines
+    result = Trainer(model, tok, data, config, checkpoint_path=path, metrics_path=metrics).run(progress=False)
+    assert "cannot write" in result.error and "No space left on device" in result.error
+    assert load_checkpoint(path).step == 2  # step 3 was never saved: its record is not in the log
+    monkeypatch.undo()
+    ckpt = load_checkpoint(path)
+    Trainer(ckpt.model, ckpt.tokenizer, data, config, checkpoint_path=path, metrics_path=metrics,
+            start_step=ckpt.step, optimizer_state=ckpt.optimizer_state).run(progress=False)
+    assert log_steps(metrics) == list(range(1, 10))  # the partial line was cut
 
 
 def mount_small_tmpfs(folder):
