@@ -179,6 +179,13 @@ def weights_of(out_dir):
     return json.load(open(os.path.join(out_dir, "checkpoint.json")))["weights"]
 
 
+def small_run(capsys, names_file, tmp_path):
+    """A 4-step run; returns (its folder, its checkpoint)."""
+    out_dir = str(tmp_path / "run")
+    train_small(capsys, names_file, out_dir)
+    return out_dir, os.path.join(out_dir, "checkpoint.json")
+
+
 def test_resume_restores_the_data_settings(capsys, tmp_path):
     """--documents, --seed and --val-fraction are not repeated on resume, yet the
     resumed run trains on the same data as one uninterrupted run."""
@@ -194,9 +201,7 @@ def test_resume_restores_the_data_settings(capsys, tmp_path):
 
 
 def test_resume_applies_and_reports_changed_run_options(capsys, names_file, tmp_path):
-    out_dir = str(tmp_path / "run")
-    train_small(capsys, names_file, out_dir)
-    ckpt = os.path.join(out_dir, "checkpoint.json")
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
     code, out, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "7", "--lr", "0.5", "--schedule",
                              "constant", "--eval-every", "1", "--checkpoint-every", "1", "--no-progress")
     assert code == 0, err
@@ -212,9 +217,7 @@ def test_resume_applies_and_reports_changed_run_options(capsys, names_file, tmp_
 @pytest.mark.parametrize("option", [["--val-fraction", "0.5"], ["--seed", "3"], ["--d-model", "16"],
                                     ["--context", "4"], ["--stream"], ["--tokenizer", "word"], ["--untied"]])
 def test_resume_refuses_options_that_would_change_the_run(capsys, names_file, tmp_path, option):
-    out_dir = str(tmp_path / "run")
-    train_small(capsys, names_file, out_dir)
-    ckpt = os.path.join(out_dir, "checkpoint.json")
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
     before = open(ckpt).read()
     code, _, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "6", "--no-progress", *option)
     one_line_error(code, err, option[0], "would change the run")
@@ -226,9 +229,7 @@ def test_resume_refuses_options_that_would_change_the_run(capsys, names_file, tm
 
 
 def test_resume_refuses_other_text_with_the_same_alphabet(capsys, names_file, tmp_path):
-    out_dir = str(tmp_path / "run")
-    train_small(capsys, names_file, out_dir)
-    ckpt = os.path.join(out_dir, "checkpoint.json")
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
     with open(names_file, "w", encoding="utf-8") as f:
         f.write("\n".join(reversed(NAMES.split())) + "\n")  # the same characters, other documents
     code, _, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "6", "--no-progress")
@@ -250,9 +251,7 @@ def test_a_new_run_never_overwrites_a_run(capsys, names_file, tmp_path):
 
 
 def test_resume_of_a_checkpoint_from_before_the_settings_were_recorded(capsys, names_file, tmp_path):
-    out_dir = str(tmp_path / "run")
-    train_small(capsys, names_file, out_dir)
-    ckpt = os.path.join(out_dir, "checkpoint.json")
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
     data = json.load(open(ckpt))
     data["train"] = {"data": names_file, "stream": False, "config": data["train"]["config"]}  # the old layout
     with open(ckpt, "w") as f:

@@ -17,16 +17,8 @@ import pytest
 from minigpt.checkpoint import CheckpointError, SaveError, load_checkpoint, save_checkpoint
 from minigpt.cli import main
 from minigpt.train import MetricsLog, TrainConfig, Trainer
-from test_cli import NAMES as NAMES_TEXT
-from test_cli import one_line_error, run_cli
+from test_cli import names_file, one_line_error, run_cli  # noqa: F401 (names_file is a fixture)
 from test_train import NAMES, tiny_setup
-
-
-@pytest.fixture
-def names_file(tmp_path):
-    path = tmp_path / "names.txt"
-    path.write_text(NAMES_TEXT, encoding="utf-8")
-    return str(path)
 
 
 def log_steps(path):
@@ -165,30 +157,33 @@ def interrupt_and_resume(tmp_path, config, arm):
     return [p.data for p in ckpt.model.parameters()], ckpt.step
 
 
+def at_step(trainer, obj, name, step, action):
+    """Make `obj.name()` call `action()` first while the trainer is at `step`."""
+    real = getattr(obj, name)
+
+    def wrapped():
+        if trainer.step == step:
+            action()
+        return real()
+    setattr(obj, name, wrapped)
+
+
+def send_sigint():
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def raise_(error):
+    raise error
+
+
 def signal_inside_the_update(step):
     """SIGINT to this process in the middle of the Adam update of `step`."""
-    def arm(trainer):
-        real = trainer.optimizer.step
-
-        def update():
-            if trainer.step == step:
-                os.kill(os.getpid(), signal.SIGINT)
-            real()
-        trainer.optimizer.step = update
-    return arm
+    return lambda trainer: at_step(trainer, trainer.optimizer, "step", step, send_sigint)
 
 
 def keyboard_interrupt_before(step):
     """A KeyboardInterrupt raised by code (not a signal) before `step`."""
-    def arm(trainer):
-        real = trainer.train_step
-
-        def train_step():
-            if trainer.step == step:
-                raise KeyboardInterrupt
-            return real()
-        trainer.train_step = train_step
-    return arm
+    return lambda trainer: at_step(trainer, trainer, "train_step", step, lambda: raise_(KeyboardInterrupt))
 
 
 @pytest.mark.parametrize("step", [0, 1, 4, 7])
@@ -340,13 +335,7 @@ def test_an_overflow_in_the_engine_is_a_divergence(tmp_path):
     path = str(tmp_path / "c.json")
     trainer = Trainer(model, tok, data, TrainConfig(steps=9, eval_every=0, checkpoint_every=2),
                       checkpoint_path=path)
-    real = trainer.train_step
-
-    def train_step():
-        if trainer.step == 5:
-            raise OverflowError("dot overflowed")
-        return real()
-    trainer.train_step = train_step
+    at_step(trainer, trainer, "train_step", 5, lambda: raise_(OverflowError("dot overflowed")))
     result = trainer.run(progress=False)
     assert "step 6 overflowed" in result.error and result.checkpoint is None
     assert load_checkpoint(path).step == 4
@@ -365,13 +354,7 @@ def test_a_signal_during_evaluation_keeps_that_steps_record(tmp_path):
     metrics, path = str(tmp_path / "m.jsonl"), str(tmp_path / "c.json")
     trainer = Trainer(model, tok, data, TrainConfig(steps=20, eval_every=2), checkpoint_path=path,
                       metrics_path=metrics)
-    real = trainer.evaluate
-
-    def evaluate():
-        if trainer.step == 4:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real()
-    trainer.evaluate = evaluate
+    at_step(trainer, trainer, "evaluate", 4, send_sigint)  # evaluate() runs after step 4's update
     result = trainer.run(progress=False)
     records = [json.loads(line) for line in open(metrics)]
     assert [r["step"] for r in records] == [1, 2, 3, 4] and "eval_loss" in records[3]
