@@ -17,6 +17,7 @@ import pytest
 from minigpt.checkpoint import CheckpointError, SaveError, load_checkpoint, save_checkpoint
 from minigpt.cli import main
 from minigpt.train import MetricsLog, TrainConfig, Trainer
+from test_cli import NAMES as NAMES_TEXT
 from test_cli import names_file, one_line_error, run_cli  # noqa: F401 (names_file is a fixture)
 from test_train import NAMES, tiny_setup
 
@@ -64,16 +65,42 @@ def wait_for_steps(proc, out_dir, n, timeout=60.0):
     pytest.fail(f"the run did not reach step {n} in {timeout} s")
 
 
-def test_sigterm_saves_like_ctrl_c(tmp_path, names_file):
+EXACT = ["--steps", "60", "--eval-every", "5", "--seed", "2"]  # runs that are compared weight for weight
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    """(names file, checkpoint data) of an uninterrupted run with the EXACT options."""
+    folder = tmp_path_factory.mktemp("straight")
+    names = folder / "names.txt"
+    names.write_text(NAMES_TEXT, encoding="utf-8")
+    assert main(["train", "--data", str(names), "--out", str(folder / "run"), "--no-progress", *EXACT]) == 0
+    return str(names), json.load(open(folder / "run" / "checkpoint.json"))
+
+
+def resume_and_compare(capsys, out_dir, straight):
+    """Resume the run in out_dir to the end: the log and the weights are those of the straight run."""
+    code, out, err = run_cli(capsys, "train", "--resume", os.path.join(out_dir, "checkpoint.json"),
+                             "--out", out_dir, "--no-progress")
+    assert code == 0, err
+    assert leftovers(out_dir) == []  # the next save replaced a partial file a kill may have left
+    assert log_steps(os.path.join(out_dir, "metrics.jsonl")) == list(range(1, 61))  # no gap, no repeat
+    resumed = json.load(open(os.path.join(out_dir, "checkpoint.json")))
+    assert resumed["weights"] == straight["weights"] and resumed["optimizer"] == straight["optimizer"]
+
+
+def test_sigterm_saves_like_ctrl_c(tmp_path, straight_run, capsys):
+    names, straight = straight_run
     out_dir = str(tmp_path / "run")
-    proc = start_training(out_dir, names_file, "--eval-every", "0")
+    proc = start_training(out_dir, names, *EXACT)
     wait_for_steps(proc, out_dir, 3)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "stopped by SIGTERM" in out and "Traceback" not in err
     step = assert_complete_run(out_dir)
-    assert step >= 3 and len(log_steps(os.path.join(out_dir, "metrics.jsonl"))) == step
+    assert 3 <= step < 60 and len(log_steps(os.path.join(out_dir, "metrics.jsonl"))) == step
+    resume_and_compare(capsys, out_dir, straight)
 
 
 def start_big_run(out_dir, data):
@@ -111,27 +138,16 @@ def test_a_storm_of_signals_keeps_a_complete_checkpoint(tmp_path, names_file):
     assert assert_complete_run(out_dir) >= 3
 
 
-def test_kill_9_then_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, names_file, capsys):
-    options = ["--steps", "60", "--eval-every", "5", "--seed", "2"]
-    straight = str(tmp_path / "straight")
-    assert run_cli(capsys, "train", "--data", names_file, "--out", straight, "--no-progress", *options)[0] == 0
-
+def test_kill_9_then_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, straight_run, capsys):
+    names, straight = straight_run
     out_dir = str(tmp_path / "killed")
-    proc = start_training(out_dir, names_file, *options, "--checkpoint-every", "3")
+    proc = start_training(out_dir, names, *EXACT, "--checkpoint-every", "3")
     wait_for_steps(proc, out_dir, 10)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     step = assert_complete_run(out_dir, killed=True)  # the log is flushed: it holds every saved step
     assert 9 <= step < 60 and step % 3 == 0
-
-    code, out, err = run_cli(capsys, "train", "--resume", os.path.join(out_dir, "checkpoint.json"),
-                             "--out", out_dir, "--no-progress")
-    assert code == 0, err
-    assert leftovers(out_dir) == []  # the next save replaced a partial file the kill may have left
-    assert log_steps(os.path.join(out_dir, "metrics.jsonl")) == list(range(1, 61))  # no gap, no repeat
-    a = json.load(open(os.path.join(straight, "checkpoint.json")))
-    b = json.load(open(os.path.join(out_dir, "checkpoint.json")))
-    assert a["weights"] == b["weights"] and a["optimizer"] == b["optimizer"]
+    resume_and_compare(capsys, out_dir, straight)
 
 
 # ---- exact resume whatever the moment of the interruption (in-process) -------------------
