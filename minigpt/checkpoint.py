@@ -82,11 +82,11 @@ def save_checkpoint(path: str, model: MiniGPT, tokenizer: Tokenizer, step: int =
     except ValueError:
         raise SaveError(f"cannot save {path}: the weights or optimizer state hold numbers that are not finite "
                         "(NaN or infinity)") from None
-    write_atomically(path, text)
+    _write_atomically(path, text)
     return path
 
 
-def write_atomically(path: str, text: str) -> None:
+def _write_atomically(path: str, text: str) -> None:
     """Replace the file at `path` by `text` in one step (or raise `SaveError` and
     leave it as it was). The new text goes to `path + ".tmp"` first; it reaches the
     disk (fsync) before the rename, so not even a power cut leaves a half file."""
@@ -137,7 +137,7 @@ def load_checkpoint(path: str) -> Checkpoint:
     weights that do not fit the config, a tokenizer that does not fit the model)
     raises `CheckpointError` with a one-line reason. Every size in the config is
     checked against the weights stored in the file before the model is built, so a
-    crafted file cannot make this allocate more than the file itself holds.
+    crafted file cannot make this build a model much larger than the file itself.
     """
     data = _read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
