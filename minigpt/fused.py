@@ -8,10 +8,11 @@ products there is only one path from each input to the output), so backpropagati
 unchanged while the graph, and the time to build and walk it, shrinks several times.
 
 Each function below derives its Jacobian in its docstring. The speed also comes from
-gathering the inputs' floats with list comprehensions and `sum(map(mul, ...))`, which
-run at C speed, instead of one Python-level operation per multiply. The layers use
-these through `minigpt.functional` unless `primitive_mode()` is on; tests check every
-function against the primitive formula to 1e-12 (tests/test_fused.py).
+gathering the inputs' floats once, as tuples, and summing products at C speed (on
+CPython; see `_sum_of_products` for PyPy), instead of one Python-level operation per
+multiply. The layers use these through `minigpt.functional` unless `primitive_mode()`
+is on; tests check every function against the primitive formula to 1e-12
+(tests/test_fused.py).
 
 Shapes: a vector is `List[Value]`, a sequence `[T][n]`, a matrix `[rows][cols]`.
 """
@@ -30,6 +31,19 @@ from .engine import Value
 _REFCOUNTED = platform.python_implementation() == "CPython"
 
 __all__ = ["vsum", "dot", "softmax", "logsumexp", "linear", "attention_row", "layer_norm", "gc_paused"]
+
+# The one place where CPython and PyPy want different code: the sum of products inside
+# every dot node. CPython runs `sum(map(mul, a, b))` at C speed; PyPy's JIT compiles the
+# plain loop into much faster code than its `map`. The additions happen in the same order.
+if _REFCOUNTED:
+    def _sum_of_products(a: Sequence[float], b: Sequence[float]) -> float:
+        return sum(map(mul, a, b))
+else:
+    def _sum_of_products(a: Sequence[float], b: Sequence[float]) -> float:
+        total = 0.0
+        for x, y in zip(a, b):
+            total += x * y
+        return total
 
 
 def _values(items: Sequence, who: str) -> List[Value]:
@@ -74,7 +88,7 @@ def dot(xs: Sequence, ys: Sequence, bias=None) -> Value:
         children, local = tuple(xs) + tuple(ys), yd + xd
     except AttributeError:
         xd, yd, children, local = _dot_with_constants(xs, ys)
-    total = sum(map(mul, xd, yd))  # the additions in the same order as the chain of +
+    total = _sum_of_products(xd, yd)  # the additions in the same order as the chain of +
     if bias is None:
         return Value(total, "", children, local, "dot")
     if isinstance(bias, Value):
@@ -164,11 +178,11 @@ def linear(weight: Sequence[Sequence[Value]], x, bias: Optional[Sequence[Value]]
     out = []
     for xt, xd in zip(xs, xds):
         if not engine.is_grad_enabled():  # no graph to record: just the numbers
-            out.append([Value(b + sum(map(mul, r, xd)), "", (), (), "dot") for r, b in zip(wd, bd)])
+            out.append([Value(b + _sum_of_products(r, xd), "", (), (), "dot") for r, b in zip(wd, bd)])
             continue
         xt = tuple(xt)
         # output i: children W[i] (+ b[i]) and x; local derivatives x (+ 1) and W[i]
-        out.append([Value(b_i + sum(map(mul, r, xd)), "", row + xt, xd + ones + r, "dot")
+        out.append([Value(b_i + _sum_of_products(r, xd), "", row + xt, xd + ones + r, "dot")
                     for row, r, b_i in zip(rows, wd, bd)])
     return out[0] if single else out
 
@@ -200,7 +214,7 @@ def attention_row(scores: Sequence[Value], values: Sequence[Sequence[Value]], sc
     outs = []
     for column in zip(*values):  # feature f of every value vector
         vd = [v.data for v in column]
-        out = sum(map(mul, a, vd))
+        out = _sum_of_products(a, vd)
         if not grad_enabled:
             outs.append(Value(out, "", (), (), "attend"))
             continue
@@ -227,7 +241,7 @@ def layer_norm(x: Sequence[Value], gamma: Sequence[Value], beta: Sequence[Value]
     xd = [v.data for v in x]
     mu = sum(xd) * (1.0 / n)
     c = [xi - mu for xi in xd]
-    var = sum(map(mul, c, c)) * (1.0 / n)
+    var = _sum_of_products(c, c) * (1.0 / n)
     r = (var + eps) ** -0.5
     mu_node = Value(mu, "", tuple(x), (1.0 / n,) * n, "mean")
     r3n = r * r * r / n
