@@ -25,6 +25,8 @@ __all__ = ["Value", "vsum", "dot", "softmax", "logsumexp", "no_grad", "is_grad_e
 
 # False inside `no_grad()`: new nodes then keep no children, so no graph is recorded.
 _grad_enabled = True
+# Numbers the calls of topological_order(); see there.
+_last_mark = 0
 
 
 def _to_float(x, what: str = "Value()") -> float:
@@ -77,7 +79,7 @@ class Value:
     are by identity: a Value is a graph node, not a number.
     """
 
-    __slots__ = ("data", "grad", "label", "op", "_children", "_local_grads", "__weakref__")
+    __slots__ = ("data", "grad", "label", "op", "_children", "_local_grads", "_mark", "__weakref__")
 
     def __init__(self, data, label: str = "", _children: tuple = (), _local_grads: tuple = (), _op: str = ""):
         if type(data) is not float:
@@ -91,6 +93,7 @@ class Value:
         self.grad = 0.0
         self.label = label
         self.op = _op
+        self._mark = 0  # the last topological_order() that reached this node
         if _grad_enabled:
             self._children, self._local_grads = _children, _local_grads
         else:
@@ -274,22 +277,26 @@ def topological_order(root: Value) -> List[Value]:
     """Every node `root` depends on, each once, children before the nodes that use them;
     `root` is last. Depth-first with an explicit stack, so a chain of a million
     operations is fine."""
+    # Each call marks the nodes it reaches with a number of its own: a set of seen nodes
+    # would do the same, but costs more, especially on PyPy.
+    global _last_mark
+    _last_mark += 1
+    mark = _last_mark
     order: List[Value] = []
-    seen = set()
     stack = [(root, False)]
     while stack:
         node, children_placed = stack.pop()
         if children_placed:
             order.append(node)
-        elif node not in seen:  # (a node can be on the stack twice; it is expanded once)
-            seen.add(node)
+        elif node._mark != mark:  # (a node can be on the stack twice; it is expanded once)
+            node._mark = mark
             stack.append((node, True))  # come back to `node` once its children are placed
             for child in node._children:
-                if child not in seen:
+                if child._mark != mark:
                     if child._children:
                         stack.append((child, False))
                     else:  # a leaf depends on nothing: place it at once
-                        seen.add(child)
+                        child._mark = mark
                         order.append(child)
     return order
 

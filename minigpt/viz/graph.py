@@ -29,10 +29,10 @@ class Foreign:
     """A micrograd-like value seen with minigpt's attribute names. `local_grads` is
     None: such values keep their derivatives in `_backward` closures instead."""
 
-    __slots__ = ("value", "_children", "op", "label", "_local_grads")
+    __slots__ = ("value", "_children", "op", "label", "_local_grads", "_mark")
 
     def __init__(self, value, children: tuple):
-        self.value, self._children = value, children
+        self.value, self._children, self._mark = value, children, 0
         self.op = str(getattr(value, "_op", "") or "")
         self.label = str(getattr(value, "label", "") or "")
         self._local_grads = None
