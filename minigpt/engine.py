@@ -17,9 +17,10 @@ float raises OverflowError naming it. One graph is for one thread at a time.
 from __future__ import annotations
 
 import math
-import numbers
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List
+
+from .checks import checked, name, short, to_float
 
 __all__ = ["Value", "vsum", "dot", "softmax", "logsumexp", "no_grad", "is_grad_enabled", "topological_order"]
 
@@ -29,43 +30,8 @@ _grad_enabled = True
 _last_mark = 0
 
 
-def _to_float(x, what: str = "Value()") -> float:
-    """A real number as a float, or an error that names what was passed."""
-    if isinstance(x, Value):
-        raise TypeError(f"{what} takes a number, got a Value ({x!r}); use the Value itself or its .data")
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{what} takes an int or float, got {type(x).__name__}: {x!r}")
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"{what} takes a finite number, got {x!r}")
-    return x
-
-
 _GELU_C = math.sqrt(2.0 / math.pi)
 _INF = math.inf
-
-
-def _checked(f, x: float, y: Optional[float], op: str) -> float:
-    """f(x) or f(x, y), with a float overflow reported as an OverflowError naming `op`."""
-    try:
-        return f(x) if y is None else f(x, y)
-    except OverflowError:
-        raise OverflowError(f"{op} overflowed: {op}({_short(x)}{'' if y is None else ', ' + _short(y)}) "
-                            "is too large for a float") from None
-
-
-def _name(v: Value) -> str:
-    return v.label if v.label else _short(v.data)
-
-
-def _short(x: float) -> str:
-    """A float in at most 6 significant digits that still looks like a float (2.0, not 2)."""
-    s = f"{x:.6g}"
-    return s + ".0" if s.lstrip("-").isdigit() else s
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if x.is_integer() else repr(x)
 
 
 class Value:
@@ -83,12 +49,12 @@ class Value:
 
     def __init__(self, data, label: str = "", _children: tuple = (), _local_grads: tuple = (), _op: str = ""):
         if type(data) is not float:
-            data = _to_float(data)
+            data = to_float(data)
         if not -_INF < data < _INF:  # inf or nan (a chained comparison: cheaper than isfinite)
             if not _op:
                 raise ValueError(f"Value() takes a finite number, got {data!r}")
             raise OverflowError(f"{_op} overflowed: the result is not a finite float "
-                                f"(inputs {', '.join(_name(c) for c in _children[:4])})")
+                                f"(inputs {', '.join(name(c) for c in _children[:4])})")
         self.data = data
         self.grad = 0.0
         self.label = label
@@ -107,7 +73,7 @@ class Value:
     def __repr__(self) -> str:
         name = f"label={self.label!r}, " if self.label else ""
         op = f", op={self.op!r}" if self.op else ""
-        return f"Value({name}data={_short(self.data)}, grad={_short(self.grad)}{op})"
+        return f"Value({name}data={short(self.data)}, grad={short(self.grad)}{op})"
 
     # ---- arithmetic: the value, then the local derivative for each child ----------------
     def __add__(self, other):
@@ -129,7 +95,7 @@ class Value:
         other = other if isinstance(other, Value) else Value(other)
         a, b = self.data, other.data
         if b == 0.0:
-            raise ZeroDivisionError(f"division by zero: {_name(self)} / {_name(other)}")
+            raise ZeroDivisionError(f"division by zero: {name(self)} / {name(other)}")
         out = a / b
         # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 (written -out/b, which cannot underflow to 0/0)
         return Value(out, "", (self, other), (1.0 / b, -out / b), "/")
@@ -139,21 +105,26 @@ class Value:
         return Value(-self.data, "", (self,), (-1.0,), "neg")
 
     def __pow__(self, n):
-        if isinstance(n, Value):
-            return _power_with_value_exponent(self, n)
-        n = _to_float(n, "the exponent of **")
+        if isinstance(n, Value):  # b ** e with both Values: needs b > 0 (ln b appears below)
+            b, e = self.data, n.data
+            if b <= 0.0:
+                raise ValueError(f"{name(self)} ** {name(n)}: a Value exponent needs a positive base, got {b!r}")
+            out = checked(math.pow, b, e, "**")
+            # d(b^e)/db = e b^(e-1) = e * out / b,  d(b^e)/de = b^e ln b
+            return Value(out, "", (self, n), (e * out / b, out * math.log(b)), "**")
+        n = to_float(n, "the exponent of **")
         x = self.data
         if x < 0.0 and not n.is_integer():
-            raise ValueError(f"{_name(self)} ** {n!r}: a negative number to a fractional power is not real")
+            raise ValueError(f"{name(self)} ** {n!r}: a negative number to a fractional power is not real")
         if x == 0.0 and n < 0.0:
-            raise ZeroDivisionError(f"division by zero: {_name(self)} ** {n!r} with the base equal to 0")
-        out = _checked(math.pow, x, n, "**")
+            raise ZeroDivisionError(f"division by zero: {name(self)} ** {n!r} with the base equal to 0")
+        out = checked(math.pow, x, n, "**")
         # d(x^n)/dx = n x^(n-1), written n * out / x so it cannot overflow where out does not
         if x != 0.0:
             local = n * out / x
         else:  # at x = 0: 1 for n = 1, 0 for n = 0 or n > 1, a vertical tangent for 0 < n < 1
             local = 1.0 if n == 1.0 else 0.0 if n == 0.0 or n > 1.0 else math.inf
-        return Value(out, "", (self,), (local,), f"**{_fmt(n)}")
+        return Value(out, "", (self,), (local,), f"**{n:g}")
 
     # number + Value and the like: make the number a Value, keep the written order
     def __radd__(self, other):
@@ -169,28 +140,28 @@ class Value:
         return Value(other) / self
 
     def __rpow__(self, base):
-        return _power_with_value_exponent(Value(base), self)
+        return Value(base) ** self
 
     def __pos__(self):
         return self
 
     # ---- functions ----------------------------------------------------------------------
     def exp(self):
-        e = _checked(math.exp, self.data, None, "exp")
+        e = checked(math.exp, self.data, None, "exp")
         # d(e^x)/dx = e^x
         return Value(e, "", (self,), (e,), "exp")
 
     def log(self):
         x = self.data
         if x <= 0.0:
-            raise ValueError(f"log of a non-positive number: log({_name(self)}) with data = {x!r}")
+            raise ValueError(f"log of a non-positive number: log({name(self)}) with data = {x!r}")
         # d(ln x)/dx = 1/x
         return Value(math.log(x), "", (self,), (1.0 / x,), "log")
 
     def sqrt(self):
         x = self.data
         if x < 0.0:
-            raise ValueError(f"sqrt of a negative number: sqrt({_name(self)}) with data = {x!r}")
+            raise ValueError(f"sqrt of a negative number: sqrt({name(self)}) with data = {x!r}")
         r = math.sqrt(x)
         # d(sqrt x)/dx = 1 / (2 sqrt x): infinite at 0 (with the sign of the zero, as in PyTorch)
         return Value(r, "", (self,), (0.5 / r if r != 0.0 else math.copysign(math.inf, r),), "sqrt")
@@ -242,17 +213,6 @@ class Value:
         if any(held):
             for node, before in zip(order, held):
                 node.grad += before
-
-def _power_with_value_exponent(base: Value, exponent: Value) -> Value:
-    """base ** exponent with both Values: needs a positive base (ln base appears below)."""
-    b, e = base.data, exponent.data
-    if b <= 0.0:
-        raise ValueError(f"{_name(base)} ** {_name(exponent)}: a Value exponent needs a positive base, "
-                         f"got {b!r}")
-    out = _checked(math.pow, b, e, "**")
-    # d(b^e)/db = e b^(e-1) = e * out / b,  d(b^e)/de = b^e ln b
-    return Value(out, "", (base, exponent), (e * out / b, out * math.log(b)), "**")
-
 
 # ---- recording no graph -----------------------------------------------------------------
 @contextmanager

@@ -26,6 +26,7 @@ from operator import mul
 from typing import Iterator, List, Optional, Sequence
 
 from . import engine
+from .checks import to_float
 from .engine import Value
 
 _REFCOUNTED = platform.python_implementation() == "CPython"
@@ -93,7 +94,7 @@ def dot(xs: Sequence, ys: Sequence, bias=None) -> Value:
         return Value(total, "", children, local, "dot")
     if isinstance(bias, Value):
         return Value(bias.data + total, "", children + (bias,), local + (1.0,), "dot")
-    return Value(engine._to_float(bias, "dot bias") + total, "", children, local, "dot")
+    return Value(to_float(bias, "dot bias") + total, "", children, local, "dot")
 
 
 def _dot_with_constants(xs, ys):
@@ -107,7 +108,7 @@ def _dot_with_constants(xs, ys):
 
 
 def _values_or_numbers(items: Sequence, who: str) -> list:
-    return [v if isinstance(v, Value) else engine._to_float(v, f"{who} (element {i})") for i, v in enumerate(items)]
+    return [v if isinstance(v, Value) else to_float(v, f"{who} (element {i})") for i, v in enumerate(items)]
 
 
 def _shifted_exps(values: Sequence, who: str):
@@ -200,7 +201,7 @@ def attention_row(scores: Sequence[Value], values: Sequence[Sequence[Value]], sc
     if not scores or len(scores) != len(values):
         raise ValueError(f"attention_row: {len(scores)} scores for {len(values)} value vectors "
                          "(need the same number, at least 1)")
-    scale = engine._to_float(scale, "attention_row scale")
+    scale = to_float(scale, "attention_row scale")
     width = len(values[0])
     if any(len(v) != width for v in values):
         raise ValueError("attention_row: the value vectors have different lengths")
