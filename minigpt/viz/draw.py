@@ -5,8 +5,9 @@ How the pictures are coloured (no legend needed):
     white record         a result of an operation, with its data and grad
     small grey circle    the operation that made the record to its right
     light blue record    a leaf you labelled (an input, or a weight you named)
-    light green record   a parameter (a leaf listed in `draw_dot(..., params=model)`)
-    grey number          an unlabelled leaf: a constant such as the 2 in `2 * x`
+    light green record   a parameter, named as in its module (`w.0`, `b`)
+    small grey text      any other unlabelled leaf: a constant such as the 2 in `2 * x`,
+                         named as in the text tools (`leaf#3 = 2.0`)
     lavender box         a module collapsed by `depth=` (name, size, shapes)
 Nodes made by a module inside `with scopes():` sit in a frame named by the module
 path (`blocks.0.attn`), nested like the modules.
@@ -29,7 +30,7 @@ import graphviz
 
 from ..engine import Value, topological_order
 from ..module import Module
-from .graph import SCOPE_SHAPES, as_graph, components, default_name, num, prefix, scope_of
+from .graph import SCOPE_SHAPES, as_graph, components, node_names, num, prefix, scope_of
 
 __all__ = ["draw_dot", "DEFAULT_MAX_NODES"]
 
@@ -89,19 +90,8 @@ def _shape_text(shape: tuple) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _param_names(params) -> Dict[Value, str]:
-    """Value -> name for `params`: a Module, a {name: Value} dict, or Values."""
-    if params is None:
-        return {}
-    if isinstance(params, Module):
-        return {v: name for name, v in params.named_parameters()}
-    if isinstance(params, dict):
-        return {v: name for name, v in params.items()}
-    return {v: "" for v in params}
-
-
 def _leaf_kind(v: Value, param_names: Dict[Value, str]) -> str:
-    """'param' (listed in params=), 'input' (a labelled leaf) or 'const' (unlabelled)."""
+    """'param' (a parameter), 'input' (another labelled leaf) or 'const' (unlabelled)."""
     if v in param_names:
         return "param"
     return "input" if v.label else "const"
@@ -141,8 +131,10 @@ def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, depth: Op
                `DEFAULT_MAX_NODES`. The message suggests a depth.
     params:    a Module, {name: Value} dict or list of Values: these leaves are drawn
                as parameters (green) and named by their parameter name when they
-               have no label. Otherwise every labelled leaf is blue and every
-               unlabelled leaf is a constant, since a Value cannot tell which it is.
+               have no label. Without it, the parameters of the live modules that
+               fed the graph are found and named the same way (see
+               `minigpt.viz.graph.parameter_names`); other labelled leaves are
+               inputs (blue), other unlabelled leaves constants (small grey text).
     """
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' (left to right) or 'TB' (top to bottom), got {rankdir!r}")
@@ -151,11 +143,11 @@ def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, depth: Op
     limit = DEFAULT_MAX_NODES if max_nodes is None else max_nodes
     root = as_graph(root)
     order = topological_order(root)
-    names = _param_names(params)
+    names, pnames = node_names(order, params)
     if depth is None:
-        nodes, edges = _full_view(order, show_grad, rankdir, names)
+        nodes, edges = _full_view(order, show_grad, rankdir, names, pnames)
     else:
-        nodes, edges = _collapsed_view(order, depth, show_grad, rankdir, names)
+        nodes, edges = _collapsed_view(order, depth, show_grad, rankdir, names, pnames)
     if len(nodes) > limit:
         tracked = any(scope_of(v) for v in order if v._children)
         raise ValueError(f"this picture would have {len(nodes):,} nodes, more than max_nodes={limit:,}. "
@@ -176,8 +168,8 @@ def _size_hint(depth: Optional[int], tracked: bool) -> str:
     return "depth=0 is the coarsest summary there is; raise max_nodes to draw it anyway."
 
 
-def _full_view(order: List[Value], show_grad: bool, rankdir: str,
-               names: Dict[Value, str]) -> Tuple[List[_Drawn], list]:
+def _full_view(order: List[Value], show_grad: bool, rankdir: str, names: Dict[Value, str],
+               pnames: Dict[Value, str]) -> Tuple[List[_Drawn], list]:
     """Every Value and every operation, each its own node."""
     root = order[-1]
     index = {v: i for i, v in enumerate(order)}
@@ -193,7 +185,7 @@ def _full_view(order: List[Value], show_grad: bool, rankdir: str,
     edges = []
     for i, v in enumerate(order):
         vid = f"n{i}"
-        name = v.label or names.get(v) or default_name(v, i)
+        name = names[v]
         if v._children:
             frame = scope_of(v)
             fill = _OUTPUT_FILL if v is root else _RESULT_FILL
@@ -210,14 +202,15 @@ def _full_view(order: List[Value], show_grad: bool, rankdir: str,
             for c, k in counts.items():
                 edges.append((f"n{index[c]}", f"o{i}", {"label": f"x{k}"} if k > 1 else {}))
         else:
-            kind = _leaf_kind(v, names)
+            kind = _leaf_kind(v, pnames)
             frame = leaf_frame.get(v, "")
             if v is root or kind != "const":
                 fill = _OUTPUT_FILL if v is root else _LEAF_FILLS[kind]
                 label = _record(_value_fields(name, v, show_grad), rankdir)
                 nodes.append((vid, frame, _value_attrs(label, fill, v is root)))
-            else:  # a constant: just its number, small and grey
-                nodes.append((vid, frame, {"label": num(v.data, 4), "shape": "plaintext", "style": "",
+            else:  # a constant: its name and number, small and grey
+                nodes.append((vid, frame, {"label": _plain(f"{name} = {num(v.data, 4)}"),
+                                           "shape": "plaintext", "style": "",
                                            "fontcolor": "#777777", "fontsize": "10",
                                            "width": "0", "height": "0", "margin": "0.02"}))
     return nodes, edges
@@ -244,8 +237,8 @@ class _Group:
         self.leaves = 0       # for a box: unlabelled leaves folded into it
 
 
-def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: str,
-                    names: Dict[Value, str]) -> Tuple[List[_Drawn], list]:
+def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: str, names: Dict[Value, str],
+                    pnames: Dict[Value, str]) -> Tuple[List[_Drawn], list]:
     """Modules deeper than `depth` as boxes, everything else summarised by kind.
 
     Operations (outside boxes) are grouped by (module, op, where their inputs come
@@ -277,7 +270,7 @@ def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: st
             box = prefix(s, depth + 1)
             g = join(("box", box), lambda: _Group("box", prefix(s, depth), box))
         else:
-            sources = frozenset(gid[c] if c._children else ("leaf", _leaf_kind(c, names)) for c in v._children)
+            sources = frozenset(gid[c] if c._children else ("leaf", _leaf_kind(c, pnames)) for c in v._children)
             g = join(("ops", s, v.op, sources), lambda: _Group("ops", s))
         gid[v] = g
         groups[g].members.append(v)
@@ -289,7 +282,7 @@ def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: st
             if not c._children:
                 users.setdefault(c, {})[gid[v]] = None
     for leaf, used_by in users.items():
-        kind = _leaf_kind(leaf, names)
+        kind = _leaf_kind(leaf, pnames)
         if kind == "const":
             if len(used_by) == 1 and groups[next(iter(used_by))].kind == "box":
                 groups[next(iter(used_by))].leaves += 1
@@ -333,7 +326,7 @@ def _group_attrs(group: _Group, index: Dict[Value, int], names: Dict[Value, str]
                 "color": "#7b61a8", "penwidth": "1.5"}
     if n == 1:  # one Value: drawn as in the full picture, with its operation in the name
         v = first
-        name = v.label or names.get(v) or default_name(v, index[v])
+        name = names[v]
         if v.label and v.op:
             name += f" ({v.op})"
         fill = {"root": _OUTPUT_FILL, "ops": _RESULT_FILL}.get(group.kind) or _LEAF_FILLS[group.kind]
@@ -341,7 +334,7 @@ def _group_attrs(group: _Group, index: Dict[Value, int], names: Dict[Value, str]
     if group.kind == "ops":
         return {"label": _record([f"{first.op}  x{n:,}"], rankdir), "style": "rounded,filled"}
     # a set of named leaves: their common name, such as `blocks.0.attn.q_proj.weight`
-    label = _common_name([v.label or names.get(v, "") for v in group.members])
+    label = _common_name([names[v] for v in group.members])
     return {"label": _record([label, f"x{n:,}"], rankdir, stacked=True), "fillcolor": _LEAF_FILLS[group.kind]}
 
 
