@@ -12,7 +12,7 @@ import pytest
 
 from minigpt import Value, example_graphs, primitive_mode, topological_order, viz, vsum
 from minigpt.viz import draw as viz_draw
-from minigpt.viz import renderer as viz_render
+from minigpt.viz import graphviz_cmd as viz_cmd
 from minigpt.gpt import MiniGPT, cross_entropy_loss
 from minigpt.nn import MLP, Linear, Neuron, TransformerBlock
 
@@ -305,7 +305,7 @@ def test_render_without_a_renderer_says_what_to_install_and_writes_the_dot(tmp_p
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(viz_render, "_python_script_dirs", lambda: [])
+    monkeypatch.setattr(viz_cmd, "_python_script_dirs", lambda: [])
     assert viz.find_renderer() is None
     with pytest.raises(RuntimeError) as caught:
         viz.render(expr(), tmp_path / "expr.svg")
@@ -326,7 +326,7 @@ def test_find_renderer_prefers_the_system_dot(tmp_path, monkeypatch):
 
 
 def test_find_renderer_falls_back_to_graphviz_pure(tmp_path, monkeypatch):
-    installed = [d for d in viz_render._python_script_dirs()
+    installed = [d for d in viz_cmd._python_script_dirs()
                  if any(os.path.exists(os.path.join(d, n)) for n in ("graphviz-pure", "graphviz-pure.exe"))]
     if not installed:
         pytest.skip("graphviz-pure is not installed in this Python (pip install graphviz-pure)")

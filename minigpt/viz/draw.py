@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import graphviz
 
 from ..engine import Value, topological_order
-from ..module import Module
+from .graphviz_cmd import run_graphviz
 from .graph import SCOPE_SHAPES, as_graph, components, node_names, num, prefix, scope_of
 
-__all__ = ["draw_dot", "DEFAULT_MAX_NODES"]
+__all__ = ["draw_dot", "Picture", "DEFAULT_MAX_NODES"]
 
 # Without `max_nodes`, draw_dot refuses pictures larger than this. Layout time grows
 # fast with size (about 4 s for 1,000 nodes, 20 s for 1,500, 100 s for 2,200), and
@@ -100,6 +101,38 @@ def _leaf_kind(v: Value, param_names: Dict[Value, str]) -> str:
 _LEAF_FILLS = {"param": _PARAM_FILL, "input": _INPUT_FILL}
 
 # --------------------------------------------------------------------------------------
+# Picture: what draw_dot returns
+# --------------------------------------------------------------------------------------
+class Picture(graphviz.Digraph):
+    """A `graphviz.Digraph` that draws with whichever Graphviz is installed.
+
+    The graphviz package runs only the system's `dot`; a Picture's `pipe()` and
+    `render()`, and so its display in a notebook (`_repr_mimebundle_` pipes SVG),
+    go through `minigpt.viz.graphviz_cmd`, which also finds `graphviz-pure`.
+    """
+
+    def pipe(self, format: Optional[str] = None, *args, encoding: Optional[str] = None, **kwargs):
+        """The picture as bytes in `format` (default: `self.format`), or as text
+        when `encoding` is given. Other graphviz options are ignored."""
+        data = run_graphviz(self.source, format or self.format)
+        return data.decode(encoding) if encoding else data
+
+    def render(self, filename=None, directory=None, view: bool = False, cleanup: bool = False,
+               format: Optional[str] = None, *args, outfile=None, **kwargs) -> str:
+        """Save the DOT source (`filename`, in `directory`) and draw it next to it as
+        `<source>.<format>`, or into `outfile`; returns the drawn file's path."""
+        fmt = format or (Path(outfile).suffix.lstrip(".") if outfile else self.format)
+        source_path = self.save(filename, directory=directory)
+        target = Path(outfile) if outfile else Path(f"{source_path}.{fmt}")
+        target.write_bytes(run_graphviz(self.source, fmt))
+        if cleanup:
+            os.remove(source_path)
+        if view:
+            self._view(str(target), format=fmt, quiet=False)
+        return str(target)
+
+
+# --------------------------------------------------------------------------------------
 # draw_dot
 # --------------------------------------------------------------------------------------
 # A drawn node is (id, frame path, attributes); an edge is (tail id, head id, attributes).
@@ -107,8 +140,9 @@ _Drawn = Tuple[str, str, Dict[str, str]]
 
 
 def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, depth: Optional[int] = None,
-             max_nodes: Optional[int] = None, params=None) -> graphviz.Digraph:
-    """The graph that produced `root`, as a `graphviz.Digraph` (a notebook shows it inline).
+             max_nodes: Optional[int] = None, params=None) -> Picture:
+    """The graph that produced `root`, as a `Picture` (a graphviz.Digraph; a notebook
+    shows it inline, with the system `dot` or graphviz-pure).
 
     One record per Value (label, data, grad), one small circle per operation, edges
     child -> operation -> result; a child used k times by one operation gets one
@@ -357,9 +391,9 @@ def _common_name(labels: List[str]) -> str:
     return ", ".join(bases[:2]) + (", ..." if len(bases) > 2 else "")
 
 
-def _assemble(nodes: List[_Drawn], edges: list, rankdir: str) -> graphviz.Digraph:
+def _assemble(nodes: List[_Drawn], edges: list, rankdir: str) -> Picture:
     """Put the nodes in nested frames (Graphviz clusters) named by module path."""
-    dot = graphviz.Digraph(
+    dot = Picture(
         name="minigpt",
         graph_attr={"rankdir": rankdir, "fontname": _FONT, "fontsize": "12", "nodesep": "0.2",
                     "ranksep": "0.3", "bgcolor": "white", "newrank": "true"},
