@@ -278,7 +278,12 @@ def cmd_graph(args: argparse.Namespace) -> int:
         path = viz.render(ex.root, out, depth=depth, rankdir=args.rankdir or ex.rankdir, params=ex.params)
     except viz.RendererNotFoundError as err:
         raise UserError(" ".join(str(err).split())) from None
-    except ValueError as err:  # a bad suffix, or a view too big to lay out
+    except viz.PictureTooBigError as err:  # advice in this command's own options
+        advice = ("draw a summary with --depth 1 (modules as boxes) or --depth 0" if err.depth is None
+                  else f"try --depth {err.depth - 1}" if err.depth > 0 else "--depth 0 is the coarsest view there is")
+        raise UserError(f"the {args.what} picture would have {err.nodes:,} nodes, more than the "
+                        f"{err.limit:,} that can be laid out and read; {advice}") from None
+    except ValueError as err:  # a bad suffix
         raise UserError(" ".join(str(err).split())) from None
     shown = "the full graph" if depth is None else f"modules collapsed below depth {depth}"
     print(f"wrote {path} ({args.what}: {shown})")

@@ -130,3 +130,11 @@ def test_print_tree_and_next_step_print_once_and_plainly_at_the_prompt():
                      "`-- b  data=3.0  grad=0.0\n"
                      "L.grad = 1.0\n"
                      "a.grad += (b.data = 3.0) * (L.grad = 1.0)  ->  a.grad = 3.0\n")
+
+
+def test_inside_scopes_parameters_keep_their_names_once_the_module_is_gone():
+    x = [Value(0.5, label="x1"), Value(-1.0, label="x2")]
+    with viz.scopes():
+        y = MLP(2, [1], rng=random.Random(2))(x)  # the MLP is freed right after the call
+    assert "layers.0.neurons.0.w.1  data=" in viz.tree_text(y)
+    assert viz_draw._PARAM_FILL in viz.draw_dot(y).source

@@ -11,10 +11,10 @@ All of them take minigpt's Values or any micrograd-like value (`data`, `grad`, `
 its operation and its position in the topological order (`tanh#4`; an unlabelled leaf
 is `leaf#0`). See `graph.py`.
 """
-from .draw import DEFAULT_MAX_NODES, draw_dot
+from .draw import DEFAULT_MAX_NODES, Picture, PictureTooBigError, draw_dot
 from .renderer import RendererNotFoundError, find_renderer, render
 from .scopes import scopes
 from .text import BackwardStep, explain_backward, print_tree, tree_text
 
-__all__ = ["draw_dot", "render", "scopes", "explain_backward", "BackwardStep", "print_tree", "tree_text", "find_renderer",
+__all__ = ["draw_dot", "Picture", "PictureTooBigError", "render", "scopes", "explain_backward", "BackwardStep", "print_tree", "tree_text", "find_renderer",
            "RendererNotFoundError", "DEFAULT_MAX_NODES"]

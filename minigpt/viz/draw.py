@@ -31,9 +31,10 @@ import graphviz
 
 from ..engine import Value, topological_order
 from .graphviz_cmd import run_graphviz
-from .graph import SCOPE_SHAPES, as_graph, components, node_names, num, prefix, scope_of
+from .layout import SLIDE, fold
+from .graph import SCOPE_CALLS, SCOPE_SHAPES, as_graph, components, node_names, num, prefix, scope_of
 
-__all__ = ["draw_dot", "Picture", "DEFAULT_MAX_NODES"]
+__all__ = ["draw_dot", "Picture", "PictureTooBigError", "DEFAULT_MAX_NODES"]
 
 # Without `max_nodes`, draw_dot refuses pictures larger than this. Layout time grows
 # fast with size (about 4 s for 1,000 nodes, 20 s for 1,500, 100 s for 2,200), and
@@ -161,8 +162,8 @@ def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, depth: Op
                1, the output always), named leaves become "name xN" per set of
                users, and constants are left out (a box counts the leaves it
                swallowed).
-    max_nodes: refuse (ValueError) to draw more nodes than this; by default
-               `DEFAULT_MAX_NODES`. The message suggests a depth.
+    max_nodes: refuse (PictureTooBigError, a ValueError) to draw more nodes than
+               this; by default `DEFAULT_MAX_NODES`. The message suggests a depth.
     params:    a Module, {name: Value} dict or list of Values: these leaves are drawn
                as parameters (green) and named by their parameter name when they
                have no label. Without it, the parameters of the live modules that
@@ -184,9 +185,21 @@ def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, depth: Op
         nodes, edges = _collapsed_view(order, depth, show_grad, rankdir, names, pnames)
     if len(nodes) > limit:
         tracked = any(scope_of(v) for v in order if v._children)
-        raise ValueError(f"this picture would have {len(nodes):,} nodes, more than max_nodes={limit:,}. "
+        raise PictureTooBigError(len(nodes), limit, depth, tracked)
+    if depth is None:
+        return _assemble(nodes, edges, rankdir)
+    return _assemble(nodes, edges, rankdir, caption=_caption(nodes), rows=fold(nodes, edges, rankdir))
+
+
+class PictureTooBigError(ValueError):
+    """A picture with more nodes than `max_nodes`. `nodes`, `limit`, `depth` and
+    `tracked` (whether the graph knows its modules) let a caller give its own advice;
+    the message advises the Python API."""
+
+    def __init__(self, nodes: int, limit: int, depth: Optional[int], tracked: bool):
+        self.nodes, self.limit, self.depth, self.tracked = nodes, limit, depth, tracked
+        super().__init__(f"this picture would have {nodes:,} nodes, more than max_nodes={limit:,}. "
                          + _size_hint(depth, tracked))
-    return _assemble(nodes, edges, rankdir)
 
 
 def _size_hint(depth: Optional[int], tracked: bool) -> str:
@@ -261,14 +274,14 @@ class _Group:
     """One node of a collapsed picture: a box (module), a set of alike operations, or
     a set of leaves. `members` are the Values it stands for."""
 
-    __slots__ = ("kind", "frame", "path", "members", "leaves")
+    __slots__ = ("kind", "frame", "path", "members", "constants")
 
     def __init__(self, kind: str, frame: str, path: str = ""):
         self.kind = kind      # 'box', 'ops', 'root' or a leaf kind ('param', 'input')
         self.frame = frame    # the module frame it is drawn in
         self.path = path      # for a box: the module path
         self.members: List[Value] = []
-        self.leaves = 0       # for a box: unlabelled leaves folded into it
+        self.constants = 0    # for a box: constants (unnamed leaves) folded into it
 
 
 def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: str, names: Dict[Value, str],
@@ -282,6 +295,16 @@ def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: st
     """
     root = order[-1]
     index = {v: i for i, v in enumerate(order)}
+    # A module deeper than `depth` is a box, and so is a layer with no sub-modules at
+    # any depth (a LayerNorm, a Linear): a box then always stands for a whole module.
+    paths = {scope_of(v) for v in order if v._children}
+    has_subs = {prefix(p, k) for p in paths for k in range(1, len(components(p)))}
+
+    def box_of(path: str) -> Optional[str]:
+        if len(components(path)) > depth:
+            return prefix(path, depth + 1)
+        return path if path and path not in has_subs else None
+
     groups: List[_Group] = []
     by_key: Dict[tuple, int] = {}
     gid: Dict[Value, int] = {}
@@ -297,12 +320,12 @@ def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: st
         if not v._children and v is not root:
             continue
         s = scope_of(v)
+        box = box_of(s)
         if v is root:
-            frame = s if len(components(s)) <= depth else prefix(s, depth)
+            frame = s if box is None else _parent(box)
             g = join(("root",), lambda: _Group("root", frame))
-        elif len(components(s)) > depth:
-            box = prefix(s, depth + 1)
-            g = join(("box", box), lambda: _Group("box", prefix(s, depth), box))
+        elif box is not None:
+            g = join(("box", box), lambda: _Group("box", _parent(box), box))
         else:
             sources = frozenset(gid[c] if c._children else ("leaf", _leaf_kind(c, pnames)) for c in v._children)
             g = join(("ops", s, v.op, sources), lambda: _Group("ops", s))
@@ -319,7 +342,7 @@ def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: st
         kind = _leaf_kind(leaf, pnames)
         if kind == "const":
             if len(used_by) == 1 and groups[next(iter(used_by))].kind == "box":
-                groups[next(iter(used_by))].leaves += 1
+                groups[next(iter(used_by))].constants += 1
             continue
         frames = {groups[u].frame for u in used_by}
         frame = frames.pop() if len(frames) == 1 else ""
@@ -336,26 +359,51 @@ def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: st
             if h is not None and h != g:
                 edge_pairs[(h, g)] = None
 
-    shapes = SCOPE_SHAPES
     nodes: List[_Drawn] = []
     for g, group in enumerate(groups):
-        nodes.append((f"g{g}", group.frame, _group_attrs(group, index, names, shapes, show_grad, rankdir)))
+        nodes.append((f"g{g}", group.frame, _group_attrs(group, names, show_grad, rankdir)))
     edges = [(f"g{h}", f"g{g}", {}) for h, g in edge_pairs]
     return nodes, edges
 
 
-def _group_attrs(group: _Group, index: Dict[Value, int], names: Dict[Value, str], shapes: dict,
-                 show_grad: bool, rankdir: str) -> Dict[str, str]:
+def _parent(path: str) -> str:
+    """The module path one level up: 'blocks.0.attn' -> 'blocks.0', 'ln_f' -> ''."""
+    return prefix(path, len(components(path)) - 1)
+
+
+def _caption(groups_drawn: List[_Drawn]) -> str:
+    """What the marks of a collapsed picture mean, one line for each kind drawn."""
+    fills = {attrs.get("fillcolor") for _, _, attrs in groups_drawn}
+    labels = " ".join(str(attrs.get("label", "")) for _, _, attrs in groups_drawn)
+    lines = []
+    if _BOX_FILL in fills:
+        lines.append("purple box: a whole module, with its number of operations and its shapes in -> out "
+                     "(per call; 'N calls' when it ran N times)")
+    if " x" in labels:
+        lines.append("'op  xN': N operations of one kind, side by side (one per position or feature)")
+    kinds = [text for fill, text in ((_PARAM_FILL, "green: parameters ('xN': N of them)"),
+                                     (_INPUT_FILL, "blue: inputs"),
+                                     (_CLUSTER_FILLS[0], "frame: the module that made what is inside"))
+             if fill in fills or (fill == _CLUSTER_FILLS[0] and any(frame for _, frame, _ in groups_drawn))]
+    if kinds:
+        lines.append("; ".join(kinds))
+    lines.append("yellow: the output; data and grad are its value and d output / d itself")
+    return "".join(line + "\\l" for line in lines)
+
+
+def _group_attrs(group: _Group, names: Dict[Value, str], show_grad: bool, rankdir: str) -> Dict[str, str]:
     """The label and style of one node of a collapsed picture."""
     n = len(group.members)
     first = group.members[0]
     if group.kind == "box":
-        size = f"{n:,} ops" + (f" + {group.leaves:,} leaves" if group.leaves else "")
+        size = f"{n:,} ops" + (f" + {group.constants:,} constants" if group.constants else "")
         fields = [group.path, size]
-        if group.path in shapes:
-            shape_in, shape_out = shapes[group.path]
-            fields.append(f"{_shape_text(shape_in)} -> {_shape_text(shape_out)}" if shape_in
-                          else f"out {_shape_text(shape_out)}")
+        if group.path in SCOPE_SHAPES:
+            shape_in, shape_out = SCOPE_SHAPES[group.path]
+            calls = SCOPE_CALLS.get(group.path, 1)
+            fields.append((f"{calls} calls " if calls > 1 else "")
+                          + (f"{_shape_text(shape_in)} -> {_shape_text(shape_out)}" if shape_in
+                             else f"out {_shape_text(shape_out)}"))
         return {"label": _record(fields, rankdir, stacked=True), "fillcolor": _BOX_FILL, "style": "rounded,filled",
                 "color": "#7b61a8", "penwidth": "1.5"}
     if n == 1:  # one Value: drawn as in the full picture, with its operation in the name
@@ -391,12 +439,23 @@ def _common_name(labels: List[str]) -> str:
     return ", ".join(bases[:2]) + (", ..." if len(bases) > 2 else "")
 
 
-def _assemble(nodes: List[_Drawn], edges: list, rankdir: str) -> Picture:
-    """Put the nodes in nested frames (Graphviz clusters) named by module path."""
+def _assemble(nodes: List[_Drawn], edges: list, rankdir: str, caption: str = "",
+              rows: Optional[Dict[str, int]] = None) -> Picture:
+    """Put the nodes in nested frames (Graphviz clusters) named by module path, with
+    `caption` (Graphviz label text, lines ending in \\l) under the picture, and in
+    `rows` (node id -> row, from `layout.fold`) when there are several."""
+    graph_attr = {"rankdir": rankdir, "fontname": _FONT, "fontsize": "12", "nodesep": "0.2",
+                  "ranksep": "0.3", "bgcolor": "white", "newrank": "true"}
+    if caption:
+        graph_attr.update(label=caption, labelloc="b", labeljust="l", fontcolor="#444444")
+    rows = rows or {}
+    n_rows = max(rows.values(), default=0) + 1
+    if n_rows > 1:
+        # height / width of the drawing, spread to fill a 16:9 slide with the caption below it
+        graph_attr["ratio"] = f"{1 / SLIDE - 0.06:.3f}"
     dot = Picture(
         name="minigpt",
-        graph_attr={"rankdir": rankdir, "fontname": _FONT, "fontsize": "12", "nodesep": "0.2",
-                    "ranksep": "0.3", "bgcolor": "white", "newrank": "true"},
+        graph_attr=graph_attr,
         node_attr={"shape": "record", "style": "filled", "fontname": _FONT, "fontsize": "11",
                    "color": "#555555", "fillcolor": _RESULT_FILL, "height": "0.3"},
         edge_attr={"color": "#777777", "arrowsize": "0.6", "fontname": _FONT, "fontsize": "9",
@@ -411,15 +470,29 @@ def _assemble(nodes: List[_Drawn], edges: list, rankdir: str) -> Picture:
     for k, path in enumerate(frames):
         level = len(components(path))
         clusters[path] = graphviz.Digraph(name=f"cluster_{k}", graph_attr={
-            "label": _plain(path), "labeljust": "l", "style": "rounded,filled",
+            "label": _plain(path), "labeljust": "l", "labelloc": "t", "fontcolor": "black", "style": "rounded,filled",
             "fillcolor": _CLUSTER_FILLS[min(level, len(_CLUSTER_FILLS)) - 1], "color": "#9aa4c7"})
+    # one invisible frame per row, holding its top-level nodes and frames
+    row_frames = [graphviz.Digraph(name=f"cluster_row{k}", graph_attr={"style": "invis", "label": ""})
+                  for k in range(n_rows)] if n_rows > 1 else [dot]
+    row_of_frame = {frame: rows.get(node_id, 0) for node_id, frame, _ in nodes}
     for node_id, frame, attrs in nodes:
-        (clusters[frame] if frame else dot).node(node_id, **attrs)
+        (clusters[frame] if frame else row_frames[rows.get(node_id, 0)]).node(node_id, **attrs)
     # attach the deepest frames first: `subgraph` copies the frame's text as it is now
     for path in sorted(frames, key=lambda p: -len(components(p))):
         parent = prefix(path, len(components(path)) - 1)
-        (clusters[parent] if parent else dot).subgraph(clusters[path])
+        if parent:
+            clusters[parent].subgraph(clusters[path])
+        else:
+            row = next(r for f, r in row_of_frame.items() if f == path or f.startswith(path + "."))
+            row_frames[row].subgraph(clusters[path])
+    if n_rows > 1:
+        # Graphviz puts the row declared first at the bottom (right when top to bottom)
+        for row_frame in reversed(row_frames):
+            dot.subgraph(row_frame)
     for tail, head, attrs in edges:
+        if rows.get(tail, 0) != rows.get(head, 0):  # from the end of one row to the start of the next
+            attrs = dict(attrs, constraint="false")
         dot.edge(tail, head, **attrs)
     return dot
 

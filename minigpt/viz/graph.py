@@ -13,9 +13,10 @@ unlabelled leaf that is no parameter, a constant such as the 2 in `2 * x`, is
 `leaf#0`). `#N` appears nowhere else, so a name means the same node everywhere.
 
 Which leaves are parameters: those listed in `params=` (a Module, {name: Value} or
-Values); without it, those held by a live `Module` (found when a picture or a text
-is made, by looking through the objects Python keeps: nothing is recorded while the
-model runs, so this costs nothing when no picture is drawn).
+Values); without it, those of the modules called inside `with scopes():`, and those
+held by a live `Module` (found when a picture or a text is made, by looking through
+the objects Python keeps: outside `scopes()` nothing is recorded while the model
+runs, so this costs nothing when no picture is drawn).
 """
 from __future__ import annotations
 
@@ -27,12 +28,17 @@ from ..engine import Value
 from ..module import Module
 
 __all__ = ["as_graph", "Foreign", "default_name", "node_names", "parameter_names", "num", "scope_of", "components", "prefix",
-           "SCOPE_TAGS", "SCOPE_SHAPES"]
+           "SCOPE_TAGS", "SCOPE_SHAPES", "SCOPE_CALLS", "SCOPE_PARAMS"]
 
-# Filled by minigpt.viz.scopes(): node -> the path of the module that made it, and
-# module path -> (input shape, output shape) of its last call.
+# Filled by minigpt.viz.scopes(): node -> the path of the module that made it,
+# module path -> (input shape, output shape) of its last call, and module path -> how
+# many times it was called in the latest `with scopes():` block.
 SCOPE_TAGS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 SCOPE_SHAPES: Dict[str, tuple] = {}
+SCOPE_CALLS: Dict[str, int] = {}
+# parameter -> its name in the outermost module called inside `with scopes():`, kept
+# for as long as the parameter lives (the module itself may be gone by drawing time)
+SCOPE_PARAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class Foreign:
@@ -100,8 +106,9 @@ def parameter_names(order: list, params=None) -> Dict[Value, str]:
     """Parameter -> its name, for the leaves in `order` that are parameters.
 
     `params` (a Module, a {name: Value} dict or a list of Values) says which they are;
-    without it, the live Modules holding leaves of this graph name them, the one
-    holding the most first (so an MLP, not one of its neurons, names its weights)."""
+    without it, the modules called inside `with scopes():` and the live Modules
+    holding leaves of this graph name them, the one holding the most first (so an
+    MLP, not one of its neurons, names its weights)."""
     if params is not None:
         if isinstance(params, Module):
             return {v: name for name, v in params.named_parameters()}
@@ -120,6 +127,9 @@ def parameter_names(order: list, params=None) -> Dict[Value, str]:
             if named:
                 found.append(named)
     names: Dict[Value, str] = {}
+    for v in order:
+        if id(v) in leaves and v in SCOPE_PARAMS:
+            names[v] = SCOPE_PARAMS[v]
     for named in sorted(found, key=len, reverse=True):
         for name, v in named:
             names.setdefault(v, name)
