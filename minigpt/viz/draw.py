@@ -22,6 +22,7 @@ as a box and depth=1 opens it to show boxes for `blocks.0.ln1`, `blocks.0.attn`.
 """
 from __future__ import annotations
 
+import html
 import os
 import re
 from pathlib import Path
@@ -110,7 +111,27 @@ class Picture(graphviz.Digraph):
     The graphviz package runs only the system's `dot`; a Picture's `pipe()` and
     `render()`, and so its display in a notebook (`_repr_mimebundle_` pipes SVG),
     go through `minigpt.viz.graphviz_cmd`, which also finds `graphviz-pure`.
+    A notebook shows the full picture as the stepping page (`_repr_html_`, see
+    `minigpt.viz.page`), and a collapsed one (depth=) as SVG.
     """
+
+    # (root, draw_dot options) for the stepping page; set by draw_dot
+    stepping = None
+
+    def _repr_html_(self) -> Optional[str]:
+        """The stepping page in an iframe, or None (the SVG is shown) for depth= views."""
+        if self.stepping is None:
+            return None
+        from .page import html_page  # page.py builds on this module: imported when needed
+        root, options = self.stepping
+        try:
+            page = html_page(root, **options)
+        except ValueError:  # a collapsed view: the page steps through every node
+            return None
+        drawn = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', page)
+        height = min(900, int(float(drawn.group(2)) * 2 + 200)) if drawn else 600
+        return (f'<iframe srcdoc="{html.escape(page)}" title="backward, step by step" '
+                f'style="width: 100%; height: {height}px; border: 0"></iframe>')
 
     def pipe(self, format: Optional[str] = None, *args, encoding: Optional[str] = None, **kwargs):
         """The picture as bytes in `format` (default: `self.format`), or as text
@@ -187,7 +208,9 @@ def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, depth: Op
         tracked = any(scope_of(v) for v in order if v._children)
         raise PictureTooBigError(len(nodes), limit, depth, tracked)
     if depth is None:
-        return _assemble(nodes, edges, rankdir)
+        picture = _assemble(nodes, edges, rankdir)
+        picture.stepping = (root, {"rankdir": rankdir, "max_nodes": max_nodes, "params": params})
+        return picture
     return _assemble(nodes, edges, rankdir, caption=_caption(nodes), rows=fold(nodes, edges, rankdir))
 
 

@@ -67,8 +67,9 @@ class Foreign:
 
 
 def as_graph(root):
-    """`root` itself when it is a minigpt Value, else the same graph as `Foreign` nodes."""
-    if isinstance(root, Value):
+    """`root` itself when it is a minigpt Value (or already read), else the same graph
+    as `Foreign` nodes."""
+    if isinstance(root, (Value, Foreign)):
         return root
     if not all(hasattr(root, name) for name in ("data", "grad", "_prev")):
         raise TypeError(f"expected a Value (or an object with data, grad, _prev and _op, like micrograd's), "

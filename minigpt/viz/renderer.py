@@ -1,6 +1,7 @@
-"""`render`: write the picture of a graph to .svg, .png or .dot.
+"""`render`: write the picture of a graph to .svg, .png, .dot, or .html (the page
+that steps through backward, `minigpt.viz.page`).
 
-SVG and PNG need a Graphviz renderer: the system's `dot`, or `graphviz-pure`
+SVG, PNG and HTML need a Graphviz renderer: the system's `dot`, or `graphviz-pure`
 (`pip install graphviz-pure`); `.dot` needs nothing.
 """
 from __future__ import annotations
@@ -8,18 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from .draw import draw_dot
+from .page import PAGE_DEPTH_ADVICE, html_page
 from .graphviz_cmd import INSTALL_ADVICE, RendererNotFoundError, find_renderer, run_graphviz
 
 __all__ = ["render", "find_renderer", "RendererNotFoundError"]
 
-_FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
+_FORMATS = {".svg": "svg", ".png": "png", ".html": "html", ".dot": "dot", ".gv": "dot"}
 
 
 def render(root, path, **draw_dot_options):
     """Draw `root`'s graph (see `draw_dot` for the options) into `path`; returns `path`.
 
     The format comes from the suffix: `.svg` or `.png` run Graphviz (the system `dot`,
-    or `graphviz-pure`); `.dot` (or `.gv`) writes the DOT source and needs nothing.
+    or `graphviz-pure`); `.html` writes the page that steps through backward (one
+    self-contained file, see `minigpt.viz.page`; every node, so no depth=); `.dot`
+    (or `.gv`) writes the DOT source and needs nothing.
     Missing folders are created. Without a renderer the DOT source is still written
     next to `path` and RendererNotFoundError (a RuntimeError) says what to install.
     """
@@ -28,13 +32,18 @@ def render(root, path, **draw_dot_options):
     if fmt is None:
         raise ValueError(f"render: cannot tell the format of {str(path)!r}; "
                          f"use a file name ending in {', '.join(_FORMATS)}")
+    if fmt == "html" and draw_dot_options.get("depth") is not None:
+        raise ValueError(f"render: {PAGE_DEPTH_ADVICE}")
     source = draw_dot(root, **draw_dot_options).source
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "dot":
         target.write_text(source, encoding="utf-8")
         return path
     try:
-        target.write_bytes(run_graphviz(source, fmt))
+        if fmt == "html":
+            target.write_text(html_page(root, **draw_dot_options), encoding="utf-8")
+        else:
+            target.write_bytes(run_graphviz(source, fmt))
     except RendererNotFoundError:
         dot_path = target.with_suffix(".dot")
         dot_path.write_text(source, encoding="utf-8")
