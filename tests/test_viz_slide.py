@@ -56,3 +56,22 @@ def test_graph_full_advises_depth_at_the_command_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--depth 1" in err
     assert "scopes()" not in err and "max_nodes" not in err and "depth=" not in err
+
+
+@needs_renderer
+@pytest.mark.parametrize("depth,rankdir", [(0, "LR"), (0, "TB"), (1, "LR")])
+def test_folded_summaries_of_a_deeper_model_lay_out_and_stay_near_16_by_9(depth, rankdir):
+    import random
+
+    from minigpt.gpt import MiniGPT, cross_entropy_loss
+    from minigpt.viz.graphviz_cmd import run_graphviz
+    rng = random.Random(1)
+    model = MiniGPT(27, 16, 4, 2, 16, rng=rng)
+    ids = [rng.randrange(27) for _ in range(9)]
+    with viz.scopes():
+        loss = cross_entropy_loss(model(ids[:8]), ids[1:])
+    source = viz.draw_dot(loss, depth=depth, rankdir=rankdir).source
+    assert "cluster_row1" in source                       # folded
+    png = run_graphviz(source, "png")                     # Graphviz accepts the fold
+    width, height = struct.unpack(">II", png[16:24])
+    assert 1.6 <= width / height <= 2.0, (width, height)

@@ -2,9 +2,9 @@
 
 A collapsed model reads as one long chain (embeddings, blocks, head, loss): laid out
 in one line it is several times wider than high (or higher than wide). `fold` cuts
-the chain into rows (columns when drawn top to bottom) between module frames, never
-through one, choosing the number of rows whose estimated picture is closest to
-16:9. `draw_dot` then draws each row as an invisible frame and lets the edges from
+the chain into rows (columns when drawn top to bottom) where a single wire joins two
+stages, never through a module frame, choosing the number of rows whose estimated
+picture is closest to 16:9. `draw_dot` then draws each row as an invisible frame and lets the edges from
 one row to the next bend back without pulling the rows into one line.
 
 Sizes are estimated from the label text (Helvetica 11 pt is about 6 pt a character),
@@ -81,8 +81,22 @@ def fold(nodes: list, edges: list, rankdir: str) -> Dict[str, int]:
             top = components(frame)[0]
             first, last = span.setdefault(top, [r, r])
             span[top] = [min(first, r), max(last, r)]
-    # a cut after rank r is allowed when no frame has ranks on both sides of it
-    cuts = [r for r in range(n_ranks - 1) if not any(a <= r < b for a, b in span.values())]
+    # A cut after rank r is allowed where one wire alone crosses it (the residual
+    # stream between two stages), no frame and no source's users are on both sides
+    # of it, and it leaves at least 3 ranks on either side. Graphviz then always finds
+    # the wire's ends on different ranks (an edge within a rank between records fails).
+    sources = {i for i in ids if not any(head == i for _, head, _ in edges)}
+    users: Dict[str, List[int]] = {}
+    for tail, head, _ in edges:
+        users.setdefault(tail, []).append(rank[head])
+
+    def allowed(r: int) -> bool:
+        wires = sum(1 for t, h, _ in edges if t not in sources and rank[t] <= r < rank[h])
+        split_source = any(min(users[i]) <= r < max(users[i]) for i in sources if i in users)
+        inside_frame = any(a <= r < b for a, b in span.values())
+        return wires == 1 and not split_source and not inside_frame
+
+    cuts = [r for r in range(2, n_ranks - 3) if allowed(r)]
     extents = [along[r] + _RANKSEP for r in range(n_ranks)]
     total = sum(extents)
 
@@ -91,7 +105,7 @@ def fold(nodes: list, edges: list, rankdir: str) -> Dict[str, int]:
         chosen: List[int] = []
         for j in range(1, k):
             goal = total * j / k
-            options = [c for c in cuts if not chosen or c > chosen[-1]]
+            options = [c for c in cuts if not chosen or c >= chosen[-1] + 3]  # rows of 3 ranks or more
             if not options:
                 break
             chosen.append(min(options, key=lambda c: abs(sum(extents[:c + 1]) - goal)))
