@@ -8,6 +8,7 @@ few lines of urllib drive it: no Selenium, and no network beyond this machine.
 """
 import base64
 import json
+import os
 import random
 import shutil
 import socket
@@ -25,6 +26,10 @@ from minigpt.viz.graph import num
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
+
+# CI sets MINIGPT_REQUIRE_BROWSER=1 after installing them: there a missing browser fails
+if os.environ.get("MINIGPT_REQUIRE_BROWSER") == "1" and not (CHROMIUM and DRIVER):
+    raise RuntimeError("MINIGPT_REQUIRE_BROWSER=1 but chromium or chromedriver is not on PATH")
 
 pytestmark = [
     pytest.mark.browser,
