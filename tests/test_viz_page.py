@@ -9,68 +9,14 @@ import sys
 
 import pytest
 
-from minigpt import Value, primitive_mode, topological_order, viz
+from minigpt import Value, topological_order, viz
 from minigpt.cli import main
 from minigpt.nn import Neuron
 from minigpt.viz.graph import num
+from viz_graphs import MicroValue, abc, neuron
 
 needs_renderer = pytest.mark.skipif(
     viz.find_renderer() is None, reason="no Graphviz renderer found: apt-get install graphviz or pip install graphviz-pure")
-
-
-def abc():
-    a, b, c = Value(2.0, label="a"), Value(3.0, label="b"), Value(1.0, label="c")
-    e = a * b
-    e.label = "e"
-    L = e + c
-    L.label = "L"
-    return L
-
-
-def neuron():
-    n = Neuron(3, rng=random.Random(5))
-    x = [Value(0.5, label="x1"), Value(-1.0, label="x2"), Value(2.0, label="x3")]
-    with primitive_mode():
-        out = n(x)
-    out.label = "out"
-    return n, out
-
-
-class MicroValue:
-    """A student's micrograd-style Value: children in a set, derivatives in closures."""
-
-    def __init__(self, data, _children=(), _op=""):
-        self.data, self.grad = data, 0.0
-        self._prev, self._op = set(_children), _op
-        self._backward = lambda: None
-
-    def __add__(self, other):
-        out = MicroValue(self.data + other.data, (self, other), "+")
-
-        def _backward():
-            self.grad += out.grad
-            other.grad += out.grad
-        out._backward = _backward
-        return out
-
-    def __mul__(self, other):
-        out = MicroValue(self.data * other.data, (self, other), "*")
-
-        def _backward():
-            self.grad += other.data * out.grad
-            other.grad += self.data * out.grad
-        out._backward = _backward
-        return out
-
-    def tanh(self):
-        import math
-        t = math.tanh(self.data)
-        out = MicroValue(t, (self,), "tanh")
-
-        def _backward():
-            self.grad += (1 - t * t) * out.grad
-        out._backward = _backward
-        return out
 
 
 def embedded(page):
@@ -102,12 +48,12 @@ def test_render_html_writes_one_self_contained_page(tmp_path):
 @needs_renderer
 @pytest.mark.parametrize("build", ["abc", "neuron"])
 def test_the_embedded_step_list_is_explain_backward_and_leaves_grads_alone(build):
-    root = abc() if build == "abc" else neuron()[1]
+    root = abc() if build == "abc" else neuron()
     root.backward()
     before = [v.grad for v in topological_order(root)]
     data = embedded(viz.page.html_page(root))
     assert [v.grad for v in topological_order(root)] == before   # writing the page changes no grad
-    fresh = abc() if build == "abc" else neuron()[1]
+    fresh = abc() if build == "abc" else neuron()
     steps = list(viz.explain_backward(fresh))
     assert [s["text"] for s in data["steps"]] == [str(s) for s in steps]
     # after the last step every node shows backward()'s grad, as the picture writes it
