@@ -96,7 +96,8 @@ def test_the_page_refuses_depth_and_too_big_graphs_with_clear_advice(tmp_path):
     L = abc()
     with pytest.raises(ValueError, match="every node.*depth="):
         viz.render(L, tmp_path / "x.html", depth=1)
-    with pytest.raises(viz.PictureTooBigError, match="depth"):
+    with pytest.raises(viz.PictureTooBigError, match=r"more than max_nodes=3\. The page steps through every node.*"
+                                                     r"smaller graph.*depth=1"):
         viz.page.html_page(L, max_nodes=3)
     assert not (tmp_path / "x.html").exists()
 

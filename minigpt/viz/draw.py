@@ -219,10 +219,10 @@ class PictureTooBigError(ValueError):
     `tracked` (whether the graph knows its modules) let a caller give its own advice;
     the message advises the Python API."""
 
-    def __init__(self, nodes: int, limit: int, depth: Optional[int], tracked: bool):
+    def __init__(self, nodes: int, limit: int, depth: Optional[int], tracked: bool, advice: str = ""):
         self.nodes, self.limit, self.depth, self.tracked = nodes, limit, depth, tracked
         super().__init__(f"this picture would have {nodes:,} nodes, more than max_nodes={limit:,}. "
-                         + _size_hint(depth, tracked))
+                         + (advice or _size_hint(depth, tracked)))
 
 
 def _size_hint(depth: Optional[int], tracked: bool) -> str:

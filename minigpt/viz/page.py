@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..engine import topological_order
-from .draw import draw_dot
+from .draw import PictureTooBigError, draw_dot
 from .graph import Foreign, as_graph, node_names, num
 from .graphviz_cmd import run_graphviz
 from .text import explain_backward
@@ -33,6 +33,10 @@ __all__ = ["html_page", "step_data", "PAGE_DEPTH_ADVICE"]
 
 PAGE_DEPTH_ADVICE = ("the stepping page draws every node, so it takes no depth=: write the summary "
                      "as .svg or .png with depth=, and step through a smaller graph (a layer, a neuron)")
+
+PAGE_SIZE_ADVICE = ("The page steps through every node: step through a smaller graph (one layer, one "
+                    "neuron), raise max_nodes, or draw the whole as a summary: render(root, 'x.svg', depth=1) "
+                    "on a graph built inside `with minigpt.viz.scopes():`.")
 
 _HERE = Path(__file__).resolve().parent
 
@@ -74,13 +78,17 @@ def html_page(root, rankdir: str = "LR", depth: Optional[int] = None, max_nodes:
     """The stepping page for `root`'s graph, as one string of HTML.
 
     Options as for `draw_dot`; `depth=` is refused (ValueError): the page steps
-    through every node, edge by edge. A graph too big to draw is refused with
-    draw_dot's advice (PictureTooBigError). Needs a Graphviz renderer for the SVG.
+    through every node, edge by edge. A graph of more than `max_nodes` is refused
+    like draw_dot refuses it (PictureTooBigError), advising a smaller graph or a
+    summary picture. Needs a Graphviz renderer for the SVG.
     `show_grad` is accepted for symmetry with draw_dot; the page has its own
     forward-values view."""
     if depth is not None:
         raise ValueError(PAGE_DEPTH_ADVICE)
-    picture = draw_dot(root, rankdir=rankdir, max_nodes=max_nodes, params=params)
+    try:
+        picture = draw_dot(root, rankdir=rankdir, max_nodes=max_nodes, params=params)
+    except PictureTooBigError as err:  # draw_dot's advice, for a page that draws every node
+        raise PictureTooBigError(err.nodes, err.limit, None, err.tracked, advice=PAGE_SIZE_ADVICE) from None
     svg = run_graphviz(picture.source, "svg").decode("utf-8")
     svg = svg[svg.index("<svg"):]  # no XML prolog or DOCTYPE inside HTML
     data = step_data(root, params)
