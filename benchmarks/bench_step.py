@@ -58,7 +58,10 @@ import random
 import statistics
 import sys
 import time
-import tracemalloc
+try:
+    import tracemalloc  # CPython only: PyPy has no allocation tracer
+except ImportError:
+    tracemalloc = None
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 try:
@@ -286,19 +289,26 @@ def measure(runs: Dict[str, Tuple[Callable[[], tuple], Callable]], repeats: int,
             "phases_median_ms": {k: 1e3 * statistics.median(v) for k, v in phases[row].items()},
             "runs": repeats,
             "graph_nodes": nodes[row],
-            "tracemalloc_peak_mb": allocation_peak(run) / (1024 * 1024),
+            "tracemalloc_peak_mb": _megabytes(allocation_peak(run)),
             "first_loss": first_loss[row],
         }
     return results
 
 
-def allocation_peak(run: Callable[[], tuple]) -> int:
-    """Peak bytes allocated by Python during one run of `run`, from tracemalloc.
+def _megabytes(n: Optional[int]) -> Optional[float]:
+    return None if n is None else n / (1024 * 1024)
+
+
+def allocation_peak(run: Callable[[], tuple]) -> Optional[int]:
+    """Peak bytes allocated by Python during one run of `run`, from tracemalloc (None
+    where there is no tracemalloc, as on PyPy).
 
     tracemalloc slows every allocation, so it runs on its own, never while timing.
     The collector is off for this run only to make it quicker: a step's graph stays
     alive until the step ends, so collecting during the step would not lower the peak.
     """
+    if tracemalloc is None:
+        return None
     was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
@@ -366,7 +376,8 @@ def run_benchmark(args) -> Dict[str, object]:
                    "name": name, "T": len(tokens), "names_source": source, "seed": SEED,
                    "repeats": args.repeats, "micrograd_repeats": args.micrograd_repeats, "warmup": warmup,
                    "optimizer": ADAM_SOURCE, "python": platform.python_version(),
-                   "gc_thresholds": list(gc.get_threshold()), "load_average": _load_average()},
+                   "gc_thresholds": list(gc.get_threshold()) if hasattr(gc, "get_threshold") else None,
+                   "load_average": _load_average()},
         "rows": {},
     }
     rows = results["rows"]

@@ -17,21 +17,31 @@ Layout (one JSON object):
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
-from .gpt import MiniGPT, MiniGPTConfig
+from .gpt import MiniGPT, MiniGPTConfig, parameter_inventory
 from .tokenizers import Tokenizer, tokenizer_from_dict
 
-__all__ = ["CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CheckpointError", "SaveError", "Checkpoint", "save_checkpoint", "load_checkpoint", "saved_step"]
 
 FORMAT = "minigpt-checkpoint"
 VERSION = 1
+# No count or weight needs more digits than this; longer integers are refused while
+# parsing, before Python spends time converting them (or refuses at 4,300 digits).
+MAX_INT_DIGITS = 30
 
 
 class CheckpointError(ValueError):
     """The file is not a usable minigpt checkpoint; the message says why."""
+
+
+class SaveError(Exception):
+    """A file could not be written (full disk, a directory in the way, weights that
+    are not finite numbers). The message is one line; the file that was there
+    before is left exactly as it was."""
 
 
 @dataclass
@@ -49,8 +59,10 @@ def save_checkpoint(path: str, model: MiniGPT, tokenizer: Tokenizer, step: int =
                     optimizer=None, train: Optional[Dict[str, Any]] = None) -> str:
     """Write a checkpoint to `path` and return the path.
 
-    The file is written beside the target and then renamed over it, so an
-    interrupted save never leaves a half-written checkpoint behind.
+    The file is written beside the target as `path + ".tmp"`, forced to the disk and
+    then renamed over the target in one step, so the target is at every moment
+    either the old checkpoint or the complete new one. A save that fails raises
+    `SaveError` and removes its partial `.tmp` file.
     """
     if tokenizer.vocab_size != model.config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
@@ -65,13 +77,57 @@ def save_checkpoint(path: str, model: MiniGPT, tokenizer: Tokenizer, step: int =
         "step": int(step),
         "train": train or {},
     }
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, allow_nan=False)
-    os.replace(tmp, path)
+    try:
+        text = json.dumps(data, allow_nan=False)  # before touching the disk: NaN fails here
+    except ValueError:
+        raise SaveError(f"cannot save {path}: the weights or optimizer state hold numbers that are not finite "
+                        "(NaN or infinity)") from None
+    _write_atomically(path, text)
     return path
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Replace the file at `path` by `text` in one step (or raise `SaveError` and
+    leave it as it was). The new text goes to `path + ".tmp"` first; it reaches the
+    disk (fsync) before the rename, so not even a power cut leaves a half file."""
+    tmp = f"{path}.tmp"
+    created = False
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            created = True
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:  # also KeyboardInterrupt: never leave a partial file behind
+        if created:
+            _remove_quietly(tmp)
+        if isinstance(err, OSError):
+            raise SaveError(f"cannot save {path}: {err.strerror or err}") from None
+        raise
+    _sync_folder(os.path.dirname(os.path.abspath(path)))
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _sync_folder(folder: str) -> None:
+    """Make a rename in `folder` durable (where the system allows opening folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str) -> Checkpoint:
@@ -79,22 +135,11 @@ def load_checkpoint(path: str) -> Checkpoint:
 
     Any problem (missing file, truncated or corrupt JSON, another kind of file,
     weights that do not fit the config, a tokenizer that does not fit the model)
-    raises `CheckpointError` with a one-line reason.
+    raises `CheckpointError` with a one-line reason. Every size in the config is
+    checked against the weights stored in the file before the model is built, so a
+    crafted file cannot make this build a model much larger than the file itself.
     """
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: cannot read it ({err.__class__.__name__}: {err})") from None
-    if not text.strip():
-        raise CheckpointError(f"{path}: the file is empty, not a checkpoint")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: not valid JSON (truncated or corrupt?) at line {err.lineno}, "
-                              f"column {err.colno}: {err.msg}") from None
+    data = _read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a minigpt checkpoint (no \"format\": \"{FORMAT}\" field)")
     if data.get("version") != VERSION:
@@ -111,6 +156,7 @@ def load_checkpoint(path: str) -> Checkpoint:
     if tokenizer.vocab_size != config.vocab_size:
         raise CheckpointError(f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but the model "
                               f"config says vocab_size {config.vocab_size}")
+    _check_sizes(path, config, data["weights"])
     model = MiniGPT(config)
     try:
         model.load_state_dict(data["weights"])
@@ -126,3 +172,86 @@ def load_checkpoint(path: str) -> Checkpoint:
     if not isinstance(train, dict):
         raise CheckpointError(f"{path}: the 'train' section is not an object")
     return Checkpoint(model, tokenizer, step, optimizer_state, train)
+
+
+def saved_step(path: str) -> Optional[int]:
+    """The step of the checkpoint at `path`, or None if there is no readable one
+    (read without building the model: for messages such as "kept step 120")."""
+    try:
+        step = _read_json(path).get("step")
+    except (CheckpointError, AttributeError):
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise CheckpointError(f"it holds a {len(digits.lstrip('-')):,}-digit integer, too large for any "
+                              "size or weight")
+    return int(digits)
+
+
+def _read_json(path: str) -> Any:
+    """The parsed JSON of the file, or CheckpointError with a one-line reason."""
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: cannot read it ({err.__class__.__name__}: {err})") from None
+    if not text.strip():
+        raise CheckpointError(f"{path}: the file is empty, not a checkpoint")
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: not valid JSON (truncated or corrupt?) at line {err.lineno}, "
+                              f"column {err.colno}: {err.msg}") from None
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: nested too deeply to be a checkpoint") from None
+
+
+def _count_numbers(tree: Any) -> int:
+    """How many numbers a tree of lists holds (walked without recursion, so any
+    depth is safe); CheckpointError for anything else, or a number out of range."""
+    count, stack = 0, [tree]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, list):
+            stack.extend(x)
+        elif isinstance(x, (int, float)) and not isinstance(x, bool):
+            if not math.isfinite(x):
+                raise CheckpointError(f"a weight is {x!r}, not a finite number")
+            count += 1
+        else:
+            raise CheckpointError(f"a weight is {type(x).__name__} {str(x)[:20]!r}, not a number")
+    return count
+
+
+def _check_sizes(path: str, config: MiniGPTConfig, weights: Dict[str, Any]) -> None:
+    """CheckpointError unless the config describes exactly the weights in the file.
+
+    Building `MiniGPT(config)` costs time and memory in proportion to its parameter
+    count, so the count is compared first: each size must be at most the number
+    of stored weights (cheap, and it bounds the layer loop below), then the count
+    from the config's formula must not exceed what the file holds by more than a
+    little. A smaller mismatch is left to `load_state_dict`, which names the
+    tensor; building that model costs no more than reading the file did.
+    """
+    try:
+        stored = sum(_count_numbers(tensor) for tensor in weights.values())
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    sizes = ["d_model", "n_heads", "n_layers", "d_ff", "vocab_size"]
+    if config.pos_encoding == "learned":
+        sizes.append("context_len")  # a learned position table has context_len rows
+    for name in sizes:
+        if getattr(config, name) > stored:
+            raise CheckpointError(f"{path}: {name} {getattr(config, name):,} does not fit the {stored:,} weights "
+                                  "stored in the file")
+    expected = parameter_inventory(config)["total"]
+    if expected > 2 * stored + 4096:
+        raise CheckpointError(f"{path}: the model config describes {expected:,} parameters but the file stores "
+                              f"{stored:,} weights")

@@ -15,7 +15,7 @@ import argparse
 import os
 import random
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from .example_graphs import EXAMPLES
 from .gpt import POS_ENCODINGS
@@ -139,97 +139,276 @@ def _first_document(tokenizer, ids: List[int]) -> str:
 # --------------------------------------------------------------------------------------
 # train
 # --------------------------------------------------------------------------------------
+# The parser's defaults for `train` are None, so that a resumed run can tell an option
+# the user gave from one left out; a new run fills in these.
+TRAIN_DEFAULTS = {"tokenizer": "char", "documents": 5000, "stream": False, "d_model": 16, "heads": 4,
+                  "layers": 1, "d_ff": None, "context": 16, "pos": "rope", "untied": False, "steps": 1000,
+                  "lr": 1e-2, "beta1": 0.85, "beta2": 0.99, "schedule": "linear", "warmup": 0, "seed": 0,
+                  "val_fraction": 0.1, "eval_every": 100, "checkpoint_every": 0}
+# Options a resumed run must keep, with the reason. Changing one would make it another run.
+FIXED_ON_RESUME = {
+    **dict.fromkeys(("d_model", "heads", "layers", "d_ff", "context", "pos", "untied"),
+                    "the model's shape is fixed by its weights"),
+    "tokenizer": "the vocabulary is part of the model",
+    "stream": "it decides what each step trains on", "documents": "it decides what each step trains on",
+    "val_fraction": "it decides which documents are held out", "seed": "it decides the data order and split",
+}
+# Options a resumed run may change: applied from the current step on, and reported.
+CHANGEABLE_ON_RESUME = ("steps", "lr", "beta1", "beta2", "schedule", "warmup", "eval_every", "checkpoint_every")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train on a text file (or the built-in corpus), save a checkpoint, resume on request."""
-    from .checkpoint import CheckpointError, load_checkpoint
-    from .corpus import NAMES_FILE, default_word_tokenizer, verb_grammar_corpus
-    from .gpt import MiniGPT, MiniGPTConfig
-    from .tokenizers import CharTokenizer, WordTokenizer
-    from .train import TextData, TrainConfig, Trainer, read_documents, sparkline
+    from .train import StopSignals
 
-    resumed = None
-    if args.resume:
-        try:
-            resumed = load_checkpoint(args.resume)
-        except CheckpointError as err:
-            raise UserError(str(err)) from None
-    saved = resumed.train if resumed else {}
-    data_path = args.data or saved.get("data")
-    stream = args.stream or bool(saved.get("stream", False))
-    if not data_path:
-        raise UserError("say what to train on: --data FILE (a text file), --data names or --data builtin")
-
-    if data_path == "builtin":
-        documents = verb_grammar_corpus(args.documents, seed=args.seed)
-    else:
-        try:
-            documents = read_documents(NAMES_FILE if data_path == "names" else data_path, stream=stream)
-        except FileNotFoundError:
-            raise UserError(f"no such file: {data_path}") from None
-        except UnicodeDecodeError:
-            raise UserError(f"{data_path} is not UTF-8 text") from None
-        except (IsADirectoryError, PermissionError) as err:
-            raise UserError(f"cannot read {data_path}: {err.strerror}") from None
-        except ValueError as err:
-            raise UserError(str(err)) from None
-
+    resumed = _load_for_resume(args.resume) if args.resume else None
+    settings, changes = _resumed_settings(args, resumed) if resumed else (_new_settings(args), None)
+    documents = _training_text(settings)
+    settings["data_sha256"] = _fingerprint(documents)
     if resumed:
-        model, tokenizer = resumed.model, resumed.tokenizer
-        old = TrainConfig.from_dict(saved.get("config", {}))
-        config = TrainConfig(**{**old.__dict__, "steps": args.steps or old.steps})
-    else:
-        if data_path == "builtin":
-            tokenizer = default_word_tokenizer()
-        elif args.tokenizer == "word":
-            tokenizer = WordTokenizer.from_documents(documents)
-        else:
-            tokenizer = CharTokenizer.from_documents(documents)
-        try:
-            model_config = MiniGPTConfig(d_model=args.d_model, n_heads=args.heads, n_layers=args.layers,
-                                         d_ff=args.d_ff or 4 * args.d_model, vocab_size=tokenizer.vocab_size,
-                                         context_len=args.context, pos_encoding=args.pos,
-                                         tie_weights=not args.untied)
-            config = TrainConfig(steps=args.steps or 1000, lr=args.lr, betas=(args.beta1, args.beta2),
-                                 schedule=args.schedule, warmup_steps=args.warmup, eval_every=args.eval_every,
-                                 seed=args.seed, checkpoint_every=args.checkpoint_every)
-        except ValueError as err:
-            raise UserError(str(err)) from None
-        random.seed(args.seed)  # the initial weights follow the seed
-        model = MiniGPT(model_config)
-
-    try:
-        data = TextData.from_documents(documents, tokenizer, val_fraction=args.val_fraction,
-                                       seed=config.seed, stream=stream)
-    except ValueError as err:  # e.g. a character the resumed tokenizer never saw
-        raise UserError(str(err)) from None
-    if stream and model.config.context_len >= len(data.train[0]):
-        raise UserError(f"--context {model.config.context_len} is longer than the training text "
-                        f"({len(data.train[0])} tokens); use at most {len(data.train[0]) - 1}")
-    os.makedirs(args.out, exist_ok=True)
-    checkpoint_path = os.path.join(args.out, "checkpoint.json")
-    metrics_path = os.path.join(args.out, "metrics.jsonl")
-    if resumed is None and os.path.exists(metrics_path):
-        os.remove(metrics_path)  # a fresh run starts a fresh log; a resumed one appends
-    trainer = Trainer(model, tokenizer, data, config, checkpoint_path=checkpoint_path, metrics_path=metrics_path,
-                      start_step=resumed.step if resumed else 0,
-                      optimizer_state=resumed.optimizer_state if resumed else None,
-                      info={"data": data_path, "stream": stream})
-    print(f"training {model.num_parameters():,} parameters on {len(documents):,} document(s) from {data_path} "
-          f"(vocabulary {tokenizer.vocab_size}); steps {trainer.step} -> {config.steps}")
-    if trainer.step >= config.steps:
+        _check_same_text(settings, resumed)
+    out_dir = args.out or (os.path.dirname(os.path.abspath(args.resume)) if resumed else "runs/latest")
+    _refuse_to_overwrite(os.path.join(out_dir, "checkpoint.json"), args.resume)
+    model, tokenizer = (resumed.model, resumed.tokenizer) if resumed else _new_model(settings, documents)
+    trainer = _make_trainer(settings, documents, model, tokenizer, out_dir, resumed)
+    if changes:
+        print(changes)
+    print(f"training {model.num_parameters():,} parameters on {len(documents):,} document(s) from "
+          f"{settings['data']} (vocabulary {tokenizer.vocab_size}); steps {trainer.step} -> {trainer.config.steps}")
+    if trainer.step >= trainer.config.steps:
         print(f"nothing to do: the checkpoint is already at step {trainer.step}; ask for more with --steps")
         return 0
-    result = trainer.run(progress=_show_progress(args))
+    with StopSignals():  # also while reporting: a second Ctrl-C must not cut the last lines short
+        return _report_run(trainer.run(progress=_show_progress(args)), trainer)
+
+
+def _make_trainer(settings: dict, documents: List[str], model, tokenizer, out_dir: str, resumed):
+    """A Trainer for the run, writing into out_dir; the checkpoint keeps every setting."""
+    from .train import TextData, Trainer
+    config = _train_config(settings)
+    try:
+        data = TextData.from_documents(documents, tokenizer, val_fraction=settings["val_fraction"],
+                                       seed=config.seed, stream=settings["stream"])
+    except ValueError as err:  # e.g. a character the resumed tokenizer never saw
+        raise UserError(str(err)) from None
+    if settings["stream"] and model.config.context_len >= len(data.train[0]):
+        raise UserError(f"--context {model.config.context_len} is longer than the training text "
+                        f"({len(data.train[0])} tokens); use at most {len(data.train[0]) - 1}")
+    info = {key: settings[key] for key in ("data", "data_sha256", "stream", "val_fraction", "tokenizer")}
+    info["documents"] = settings["documents"] if settings["data"] == "builtin" else None
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        return Trainer(model, tokenizer, data, config, checkpoint_path=os.path.join(out_dir, "checkpoint.json"),
+                       metrics_path=os.path.join(out_dir, "metrics.jsonl"),
+                       start_step=resumed.step if resumed else 0,
+                       optimizer_state=resumed.optimizer_state if resumed else None, info=info)
+    except OSError as err:
+        raise UserError(f"cannot write to {out_dir}: {err.strerror or err}") from None
+    except ValueError as err:  # a damaged optimizer section
+        raise UserError(f"the checkpoint cannot be resumed: {err}") from None
+
+
+def _load_for_resume(path: str):
+    from .checkpoint import CheckpointError, load_checkpoint
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        raise UserError(str(err)) from None
+
+
+def _new_settings(args: argparse.Namespace) -> dict:
+    """The options of a new run: as given, else the defaults."""
+    settings = {name: default if getattr(args, name) is None else getattr(args, name)
+                for name, default in TRAIN_DEFAULTS.items()}
+    settings["data"] = args.data
+    if not args.data:
+        raise UserError("say what to train on: --data FILE (a text file), --data names or --data builtin")
+    if args.data == "builtin":
+        settings["tokenizer"] = "word"  # the built-in corpus comes with its word vocabulary
+    return settings
+
+
+def _saved_settings(resumed) -> dict:
+    """The options the resumed run was made with, by option name (None: not recorded,
+    in a checkpoint written before minigpt stored them)."""
+    from .tokenizers import WordTokenizer
+    from .train import TrainConfig
+    train = resumed.train
+    try:
+        c = TrainConfig.from_dict(train.get("config") or {})
+    except ValueError as err:
+        raise UserError(f"the checkpoint's train settings are damaged: {err}") from None
+    m = resumed.model.config
+    return {"d_model": m.d_model, "heads": m.n_heads, "layers": m.n_layers, "d_ff": m.d_ff,
+            "context": m.context_len, "pos": m.pos_encoding, "untied": not m.tie_weights,
+            "tokenizer": "word" if isinstance(resumed.tokenizer, WordTokenizer) else "char",
+            "data": train.get("data"), "stream": bool(train.get("stream", False)),
+            "documents": train.get("documents"), "val_fraction": train.get("val_fraction"), "seed": c.seed,
+            "steps": c.steps, "lr": c.lr, "beta1": c.betas[0], "beta2": c.betas[1], "schedule": c.schedule,
+            "warmup": c.warmup_steps, "eval_every": c.eval_every, "checkpoint_every": c.checkpoint_every}
+
+
+def _resumed_settings(args: argparse.Namespace, resumed) -> Tuple[dict, Optional[str]]:
+    """The resumed run's options and a line saying what changed (or None): restored
+    from the checkpoint; an option given that would change the run is refused (one
+    line, exit status 2), one that may change is applied."""
+    settings = _saved_settings(resumed)
+    fixed = dict(FIXED_ON_RESUME)
+    if settings["data"] != "builtin":
+        del fixed["documents"]  # only the built-in corpus is generated to a number of documents
+    _restore_unrecorded(args, settings, [name for name in ("documents", "val_fraction") if name in fixed])
+    _refuse_changes(args, settings, fixed)
+    if settings["data"] == "builtin" or args.data == "builtin":
+        _refuse_changes(args, settings, {"data": "the built-in corpus and a file are different data"})
+    settings["data"] = args.data or settings["data"]
+    if not settings["data"]:
+        raise UserError(f"{args.resume} does not say what it was trained on: give --data FILE")
+    changed = [name for name in CHANGEABLE_ON_RESUME
+               if getattr(args, name) is not None and getattr(args, name) != settings[name]]
+    if not changed:
+        return settings, None
+    was = ", ".join(_option_text(name, settings[name]) for name in changed)
+    settings.update({name: getattr(args, name) for name in changed})
+    now = ", ".join(_option_text(name, settings[name]) for name in changed)
+    return settings, f"continuing with {now} from step {resumed.step} (the checkpoint had {was})"
+
+
+def _restore_unrecorded(args: argparse.Namespace, settings: dict, names: List[str]) -> None:
+    """Checkpoints of older versions do not record some options: take them as given
+    (or their defaults), and say so."""
+    missing = [name for name in names if settings[name] is None]
+    for name in missing:
+        settings[name] = TRAIN_DEFAULTS[name] if getattr(args, name) is None else getattr(args, name)
+    if missing:
+        shown = ", ".join(_option_text(name, settings[name]) for name in missing)
+        print(f"note: {args.resume} does not record these settings; assuming the run used {shown}")
+
+
+def _refuse_changes(args: argparse.Namespace, settings: dict, reasons: dict) -> None:
+    for name, why in reasons.items():
+        given = getattr(args, name)
+        if given is not None and given != settings[name]:
+            raise UserError(f"{_option_text(name, given)} would change the run: {args.resume} was trained with "
+                            f"{_option_text(name, settings[name])}, and {why}; leave the option out to "
+                            "continue the run, or start a new run in another --out folder")
+
+
+def _option_text(name: str, value) -> str:
+    """How an option reads on the command line: '--lr 0.5', '--stream', 'no --stream'."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"no {flag}"
+    return f"{flag} {value}"
+
+
+def _training_text(settings: dict) -> List[str]:
+    """The documents the run trains on, read from the file or generated."""
+    from .corpus import NAMES_FILE, verb_grammar_corpus
+    from .train import read_documents
+    source = settings["data"]
+    if source == "builtin":
+        return verb_grammar_corpus(settings["documents"], seed=settings["seed"])
+    try:
+        return read_documents(NAMES_FILE if source == "names" else source, stream=settings["stream"])
+    except FileNotFoundError:
+        raise UserError(f"no such file: {source}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{source} is not UTF-8 text") from None
+    except (IsADirectoryError, PermissionError) as err:
+        raise UserError(f"cannot read {source}: {err.strerror}") from None
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _fingerprint(documents: List[str]) -> str:
+    """A SHA-256 of exactly the text the run trains on (after splitting into documents)."""
+    import hashlib
+    import json
+    return hashlib.sha256(json.dumps(documents).encode("utf-8")).hexdigest()
+
+
+def _check_same_text(settings: dict, resumed) -> None:
+    """Refuse to resume on text that differs from the text the checkpoint was trained on."""
+    saved, fingerprint = resumed.train.get("data_sha256"), settings["data_sha256"]
+    if saved is None:
+        print(f"note: the checkpoint does not record a fingerprint of its data; assuming {settings['data']} "
+              "is the text it was trained on")
+    elif saved != fingerprint:
+        raise UserError(f"{settings['data']} is not the text this run was trained on (its fingerprint "
+                        f"{fingerprint[:12]} differs from the checkpoint's {saved[:12]}); resume with the same "
+                        "text, or start a new run in another --out folder")
+    elif resumed.train.get("data") != settings["data"]:
+        print(f"reading the run's data from {settings['data']} (the same text as {resumed.train.get('data')})")
+
+
+def _refuse_to_overwrite(checkpoint_path: str, resume: Optional[str]) -> None:
+    """A checkpoint in --out is only ever replaced by the same run, one step further."""
+    from .checkpoint import saved_step
+    if not os.path.exists(checkpoint_path):
+        return
+    if resume and os.path.exists(resume) and os.path.samefile(checkpoint_path, resume):
+        return
+    step = saved_step(checkpoint_path)
+    held = f"a run at step {step}" if step is not None else "a file"
+    raise UserError(f"{checkpoint_path} already holds {held}; continue it with --resume {checkpoint_path}, "
+                    "or choose another --out folder (or delete that one) to start a new run")
+
+
+def _new_model(settings: dict, documents: List[str]):
+    """A fresh model and tokenizer for the text; the initial weights follow the seed."""
+    from .corpus import default_word_tokenizer
+    from .gpt import MiniGPT, MiniGPTConfig
+    from .tokenizers import CharTokenizer, WordTokenizer
+    if settings["data"] == "builtin":
+        tokenizer = default_word_tokenizer()
+    elif settings["tokenizer"] == "word":
+        tokenizer = WordTokenizer.from_documents(documents)
+    else:
+        tokenizer = CharTokenizer.from_documents(documents)
+    d = settings["d_model"]
+    try:
+        config = MiniGPTConfig(d_model=d, n_heads=settings["heads"], n_layers=settings["layers"],
+                               d_ff=settings["d_ff"] or 4 * d, vocab_size=tokenizer.vocab_size,
+                               context_len=settings["context"], pos_encoding=settings["pos"],
+                               tie_weights=not settings["untied"])
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    random.seed(settings["seed"])
+    return MiniGPT(config), tokenizer
+
+
+def _train_config(settings: dict):
+    from .train import TrainConfig
+    try:
+        return TrainConfig(steps=settings["steps"], lr=settings["lr"], betas=(settings["beta1"], settings["beta2"]),
+                           schedule=settings["schedule"], warmup_steps=settings["warmup"],
+                           eval_every=settings["eval_every"], seed=settings["seed"],
+                           checkpoint_every=settings["checkpoint_every"])
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _report_run(result, trainer) -> int:
+    """Print how the run went; the exit status (128 + signal number when stopped by one)."""
+    import signal
+
+    from .checkpoint import saved_step
+    from .train import sparkline
+    if result.error:  # say what is on the disk now, read back from it
+        step = saved_step(trainer.checkpoint_path)
+        kept = f"kept {trainer.checkpoint_path} at step {step}" if step is not None else "no checkpoint was saved"
+        raise UserError(f"{result.error}; {kept}")
     if result.losses:
         last = min(100, len(result.losses))
         print(f"loss {sparkline(result.losses)}  last-{last} mean {result.mean_loss(last):.4f}")
     if result.evals:
         print(f"held-out loss {result.evals[-1][1]:.4f} at step {result.evals[-1][0]}")
     print(f"{result.step} steps, {result.seconds:.1f} s, {result.tokens_per_second:.0f} tokens/s")
-    print(f"checkpoint: {result.checkpoint}\nmetrics:    {metrics_path}")
+    print(f"checkpoint: {result.checkpoint}\nmetrics:    {trainer.metrics_path}")
     if result.interrupted:
-        print(f"interrupted at step {result.step}; continue with: minigpt train --resume {result.checkpoint}")
-        return 130
+        print(f"stopped by {result.signal or 'Ctrl-C'} at step {result.step}, saved in {result.checkpoint}; "
+              f"continue with: minigpt train --resume {result.checkpoint}")
+        return 128 + (signal.Signals[result.signal].value if result.signal else signal.SIGINT.value)
     return 0
 
 
@@ -348,39 +527,45 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train on a text file; writes a JSON checkpoint",
                            description="Train a Mini-GPT on a UTF-8 text file: one document per line, or the "
                                        "whole file as one stream with --stream. Use '--data builtin' for the "
-                                       "built-in verb-grammar corpus. Ctrl-C stops cleanly and saves.")
+                                       "built-in verb-grammar corpus. Ctrl-C or SIGTERM stops cleanly and saves. "
+                                       "--resume restores every setting of the run; of the options, only "
+                                       "those of optimisation and --eval-every/--checkpoint-every may change.")
     train.add_argument("--data", metavar="FILE", help="the text file; 'names' for the 32,033 names shipped with "
                                                       "minigpt; 'builtin' for the built-in verb-grammar corpus")
-    train.add_argument("--stream", action="store_true", help="treat the file as one stream, not one document a line")
-    train.add_argument("--tokenizer", choices=TOKENIZERS, default="char",
+    train.add_argument("--stream", action="store_true", default=None,
+                       help="treat the file as one stream, not one document a line")
+    train.add_argument("--tokenizer", choices=TOKENIZERS, default=None,
                        help="characters, or whitespace-separated words (default: char)")
-    train.add_argument("--documents", type=_positive_int, default=5000,
+    train.add_argument("--documents", type=_positive_int, default=None,
                        help="with --data builtin: sentences to generate (default: 5000)")
-    model = train.add_argument_group("model (ignored with --resume)")
-    model.add_argument("--d-model", type=_positive_int, default=16, help="width (default: 16)")
-    model.add_argument("--heads", type=_positive_int, default=4, help="attention heads (default: 4)")
-    model.add_argument("--layers", type=_positive_int, default=1, help="blocks (default: 1)")
+    model = train.add_argument_group("model (kept from the checkpoint with --resume)")
+    model.add_argument("--d-model", type=_positive_int, default=None, help="width (default: 16)")
+    model.add_argument("--heads", type=_positive_int, default=None, help="attention heads (default: 4)")
+    model.add_argument("--layers", type=_positive_int, default=None, help="blocks (default: 1)")
     model.add_argument("--d-ff", type=_positive_int, default=None, help="feed-forward width (default: 4 x d-model)")
-    model.add_argument("--context", type=_positive_int, default=16, help="context length (default: 16)")
-    model.add_argument("--pos", choices=POS_ENCODINGS, default="rope",
+    model.add_argument("--context", type=_positive_int, default=None, help="context length (default: 16)")
+    model.add_argument("--pos", choices=POS_ENCODINGS, default=None,
                        help="position encoding (default: rope)")
-    model.add_argument("--untied", action="store_true", help="give the output head its own weights")
-    opt = train.add_argument_group("optimisation")
+    model.add_argument("--untied", action="store_true", default=None, help="give the output head its own weights")
+    opt = train.add_argument_group("optimisation (with --resume: the checkpoint's, unless given)")
     opt.add_argument("--steps", type=_positive_int, default=None,
                      help="total steps of the run (default: 1000; with --resume: the checkpoint's)")
-    opt.add_argument("--lr", type=_positive_float, default=1e-2, help="Adam learning rate (default: 0.01)")
-    opt.add_argument("--beta1", type=float, default=0.85, help="Adam beta1 (default: 0.85)")
-    opt.add_argument("--beta2", type=float, default=0.99, help="Adam beta2 (default: 0.99)")
-    opt.add_argument("--schedule", choices=SCHEDULES, default="linear",
+    opt.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate (default: 0.01)")
+    opt.add_argument("--beta1", type=float, default=None, help="Adam beta1 (default: 0.85)")
+    opt.add_argument("--beta2", type=float, default=None, help="Adam beta2 (default: 0.99)")
+    opt.add_argument("--schedule", choices=SCHEDULES, default=None,
                      help="learning-rate schedule (default: linear decay to 0)")
-    opt.add_argument("--warmup", type=_non_negative_int, default=0, help="warm-up steps (default: 0)")
-    opt.add_argument("--seed", type=int, default=0, help="seed for weights and data order (default: 0)")
+    opt.add_argument("--warmup", type=_non_negative_int, default=None, help="warm-up steps (default: 0)")
+    opt.add_argument("--seed", type=int, default=None,
+                     help="seed for weights, data order and split (default: 0; kept with --resume)")
     run = train.add_argument_group("run")
-    run.add_argument("--val-fraction", type=float, default=0.1, help="held-out share of documents (default: 0.1)")
-    run.add_argument("--eval-every", type=_non_negative_int, default=100, help="evaluate every N steps (default: 100)")
-    run.add_argument("--checkpoint-every", type=_non_negative_int, default=0,
+    run.add_argument("--val-fraction", type=float, default=None,
+                     help="held-out share of documents (default: 0.1; kept with --resume)")
+    run.add_argument("--eval-every", type=_non_negative_int, default=None, help="evaluate every N steps (default: 100)")
+    run.add_argument("--checkpoint-every", type=_non_negative_int, default=None,
                      help="also save every N steps (default: 0, at the end and on Ctrl-C)")
-    run.add_argument("--out", default="runs/latest", help="output folder (default: runs/latest)")
+    run.add_argument("--out", default=None,
+                     help="output folder (default: runs/latest; with --resume: the checkpoint's folder)")
     run.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import gc
 import math
+import platform
 from contextlib import contextmanager
 from operator import mul
 from typing import Iterator, List, Optional, Sequence
 
 from . import engine
 from .engine import Value
+
+_REFCOUNTED = platform.python_implementation() == "CPython"
 
 __all__ = ["vsum", "dot", "softmax", "logsumexp", "linear", "attention_row", "layer_norm", "gc_paused"]
 
@@ -66,16 +69,16 @@ def dot(xs: Sequence, ys: Sequence, bias=None) -> Value:
     if len(xs) != len(ys):
         raise ValueError(f"dot: the two vectors have different lengths ({len(xs)} and {len(ys)})")
     try:  # all Values: gather at C speed
-        xd = [x.data for x in xs]
-        yd = [y.data for y in ys]
-        children, local = (*xs, *ys), (*yd, *xd)
+        xd = tuple([x.data for x in xs])
+        yd = tuple([y.data for y in ys])
+        children, local = tuple(xs) + tuple(ys), yd + xd
     except AttributeError:
         xd, yd, children, local = _dot_with_constants(xs, ys)
     total = sum(map(mul, xd, yd))  # the additions in the same order as the chain of +
     if bias is None:
         return Value(total, "", children, local, "dot")
     if isinstance(bias, Value):
-        return Value(bias.data + total, "", (*children, bias), (*local, 1.0), "dot")
+        return Value(bias.data + total, "", children + (bias,), local + (1.0,), "dot")
     return Value(engine._to_float(bias, "dot bias") + total, "", children, local, "dot")
 
 
@@ -149,25 +152,24 @@ def linear(weight: Sequence[Sequence[Value]], x, bias: Optional[Sequence[Value]]
     for t, xt in enumerate(xs):
         if len(xt) != n_in:
             raise ValueError(f"linear: the weights take vectors of length {n_in}, position {t} has {len(xt)}")
-    try:
-        wd = [[w.data for w in row] for row in weight]
+    try:  # gather every float once, as tuples (children and local derivatives are tuples)
+        wd = [tuple([w.data for w in row]) for row in weight]
         bd = [b.data for b in bias] if bias is not None else [0.0] * len(weight)
-        xds = [[v.data for v in xt] for xt in xs]
+        xds = [tuple([v.data for v in xt]) for xt in xs]
     except AttributeError:  # plain numbers somewhere: dot() handles them
         out = [[dot(row, xt, None if bias is None else b) for row, b in zip(weight, bias or weight)] for xt in xs]
         return out[0] if single else out
+    rows = [tuple(row) if bias is None else tuple(row) + (b,) for row, b in zip(weight, bias or weight)]
+    ones = () if bias is None else (1.0,)
     out = []
     for xt, xd in zip(xs, xds):
         if not engine.is_grad_enabled():  # no graph to record: just the numbers
             out.append([Value(b + sum(map(mul, r, xd)), "", (), (), "dot") for r, b in zip(wd, bd)])
-        elif bias is None:
-            xt = tuple(xt)
-            out.append([Value(sum(map(mul, r, xd)), "", (*row, *xt), (*xd, *r), "dot")
-                        for row, r in zip(weight, wd)])
-        else:
-            xt = tuple(xt)
-            out.append([Value(b_i + sum(map(mul, r, xd)), "", (*row, *xt, b), (*xd, *r, 1.0), "dot")
-                        for row, r, b, b_i in zip(weight, wd, bias, bd)])
+            continue
+        xt = tuple(xt)
+        # output i: children W[i] (+ b[i]) and x; local derivatives x (+ 1) and W[i]
+        out.append([Value(b_i + sum(map(mul, r, xd)), "", row + xt, xd + ones + r, "dot")
+                    for row, r, b_i in zip(rows, wd, bd)])
     return out[0] if single else out
 
 
@@ -192,7 +194,7 @@ def attention_row(scores: Sequence[Value], values: Sequence[Sequence[Value]], sc
     m = max(scaled)
     exps = [math.exp(s - m) for s in scaled]
     z = sum(exps)
-    a = [e / z for e in exps]
+    a = tuple([e / z for e in exps])
     scores = tuple(scores)
     grad_enabled = engine.is_grad_enabled()
     outs = []
@@ -202,8 +204,8 @@ def attention_row(scores: Sequence[Value], values: Sequence[Sequence[Value]], sc
         if not grad_enabled:
             outs.append(Value(out, "", (), (), "attend"))
             continue
-        d_scores = [scale * aj * (vj - out) for aj, vj in zip(a, vd)]
-        outs.append(Value(out, "", (*scores, *column), (*d_scores, *a), "attend"))
+        d_scores = tuple([scale * aj * (vj - out) for aj, vj in zip(a, vd)])
+        outs.append(Value(out, "", scores + column, d_scores + a, "attend"))
     return outs
 
 
@@ -240,13 +242,17 @@ def layer_norm(x: Sequence[Value], gamma: Sequence[Value], beta: Sequence[Value]
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while a graph is built and backpropagated.
+    """Pause CPython's cycle collector while a graph is built and backpropagated.
 
     A graph has no reference cycles (nodes point only at their children), so reference
     counting frees it; but with many thousands of live nodes each automatic collection
     rescans all of them, which can cost more than the step itself. The trainer and the
-    benchmark run each step inside this.
+    benchmark run each step inside this. On PyPy, which has no reference counting, the
+    collector is what frees each step's graph, so it is left running there.
     """
+    if not _REFCOUNTED:
+        yield
+        return
     was_enabled = gc.isenabled()
     gc.disable()
     try:

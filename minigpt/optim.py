@@ -57,11 +57,16 @@ class Optimizer:
         return {"type": type(self).__name__, "lr": self.lr, "steps": self.steps}
 
     def load_state_dict(self, state: Dict[str, object]) -> None:
+        """Restore a `state_dict()`. Anything missing, of the wrong kind or not a
+        finite number raises ValueError naming the field; nothing else escapes."""
         if not isinstance(state, dict) or state.get("type") != type(self).__name__:
             got = state.get("type") if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"optimizer state is for {got!r}, not {type(self).__name__}")
-        self.lr = _check_lr(state["lr"])
-        self.steps = int(state["steps"])
+        self.lr = _check_lr(_field(state, "lr"))
+        steps = _field(state, "steps")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"optimizer state 'steps' must be a non-negative integer, got {steps!r}")
+        self.steps = steps
 
     def _load_buffer(self, state, key: str) -> List[float]:
         buf = state.get(key)
@@ -69,7 +74,20 @@ class Optimizer:
             n = len(buf) if isinstance(buf, list) else type(buf).__name__
             raise ValueError(f"optimizer state {key!r} has {n} entries, the optimizer has {len(self.params)} "
                              "parameters")
-        return [float(x) for x in buf]
+        return [_finite(x, key) for x in buf]
+
+
+def _field(state: Dict[str, object], key: str) -> object:
+    if key not in state:
+        raise ValueError(f"optimizer state has no {key!r}")
+    return state[key]
+
+
+def _finite(x: object, key: str) -> float:
+    """x as a float, or ValueError if it is not a finite number."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        raise ValueError(f"optimizer state {key!r} holds {x!r}, not a finite number")
+    return float(x)
 
 
 class SGD(Optimizer):
@@ -99,7 +117,7 @@ class SGD(Optimizer):
 
     def load_state_dict(self, state: Dict[str, object]) -> None:
         super().load_state_dict(state)
-        self.momentum = float(state["momentum"])
+        self.momentum = _finite(_field(state, "momentum"), "momentum")
         self.velocity = self._load_buffer(state, "velocity")
 
 
@@ -149,8 +167,12 @@ class Adam(Optimizer):
 
     def load_state_dict(self, state: Dict[str, object]) -> None:
         super().load_state_dict(state)
-        self.betas = tuple(float(b) for b in state["betas"])
-        self.eps, self.weight_decay = float(state["eps"]), float(state["weight_decay"])
+        betas = _field(state, "betas")
+        if not isinstance(betas, list) or len(betas) != 2:
+            raise ValueError(f"optimizer state 'betas' must be a list of two numbers, got {betas!r}")
+        self.betas = tuple(_finite(b, "betas") for b in betas)
+        self.eps = _finite(_field(state, "eps"), "eps")
+        self.weight_decay = _finite(_field(state, "weight_decay"), "weight_decay")
         self.m = self._load_buffer(state, "m")
         self.v = self._load_buffer(state, "v")
 

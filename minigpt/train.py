@@ -11,24 +11,36 @@ weights.
     data = TextData.from_documents(docs, tokenizer, seed=0)
     trainer = Trainer(model, tokenizer, data, TrainConfig(steps=500))
     result = trainer.run()
+
+What survives what: during `run()`, SIGINT (Ctrl-C) and SIGTERM stop the run after
+the current step and save; a second signal waits until the save is complete. A
+checkpoint is replaced only by a complete new file, and a failed save (full disk,
+NaN weights) leaves the previous one and says so. The metrics log is flushed with
+every line and reaches the disk before each checkpoint, and a run that starts at
+step N first cuts the log back to step N.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .checkpoint import save_checkpoint
+from .checkpoint import SaveError, save_checkpoint
 from .engine import no_grad
 from .fused import gc_paused
 from .gpt import MiniGPT, cross_entropy_loss
 from .optim import Adam, CosineDecay, LinearDecay
 from .tokenizers import Tokenizer
 
-__all__ = ["TrainConfig", "TextData", "Trainer", "TrainResult", "read_documents", "sparkline"]
+__all__ = ["TrainConfig", "TextData", "Trainer", "TrainResult", "TrainingDiverged", "StopSignals", "MetricsLog",
+           "read_documents", "sparkline"]
 
 SCHEDULES = ("linear", "cosine", "constant")
 
@@ -71,6 +83,8 @@ class TrainConfig:
         if self.warmup_steps >= self.steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be less than steps ({self.steps})")
         self.betas = tuple(self.betas)
+        if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
 
     def learning_rate(self, step: int) -> float:
         """The learning rate for 0-based `step`."""
@@ -81,8 +95,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: Dict[str, object]) -> "TrainConfig":
+        """The config saved by `asdict`; ValueError (never TypeError) if it does not fit."""
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        try:
+            return cls(**known)
+        except TypeError as err:
+            raise ValueError(f"train config: {err}") from None
 
 
 def read_documents(path: str, stream: bool = False) -> List[str]:
@@ -187,15 +205,23 @@ def sparkline(values: Sequence[float], width: int = 60) -> str:
 
 @dataclass
 class TrainResult:
-    """What a run did: the step reached, per-step losses, evaluations, timing."""
+    """What a run did: the step reached, per-step losses, evaluations, timing.
+
+    interrupted: stopped early by a signal (`signal` names it: 'SIGINT', 'SIGTERM')
+    or a KeyboardInterrupt; error: why the run failed (a save that failed, a loss
+    that is no longer a number), in which case `checkpoint` is None and the file
+    saved before (if any) is untouched.
+    """
 
     step: int
-    losses: List[float]
-    evals: List[Tuple[int, float]]
-    seconds: float
-    tokens: int
+    losses: List[float] = field(default_factory=list)
+    evals: List[Tuple[int, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    tokens: int = 0
     interrupted: bool = False
     checkpoint: Optional[str] = None
+    signal: Optional[str] = None
+    error: Optional[str] = None
 
     @property
     def tokens_per_second(self) -> float:
@@ -215,8 +241,9 @@ class Trainer:
         config: a `TrainConfig`.
         checkpoint_path: where to save (at the end, every `checkpoint_every` steps,
             and on Ctrl-C); None to not save.
-        metrics_path: a JSON-lines file with one record per step (and per
-            evaluation), appended to, so a resumed run continues the same log.
+        metrics_path: a JSON-lines file with one record per step (with the
+            evaluation, on steps that have one); a run first cuts it back to
+            `start_step`, then appends, so a resumed run continues the same log.
         start_step, optimizer_state: where a resumed run continues from.
         info: extra JSON-safe data to keep in the checkpoint (e.g. the data source).
     """
@@ -236,6 +263,10 @@ class Trainer:
                               weight_decay=config.weight_decay)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
+            # the config defines the run: a resumed run may change these on purpose
+            self.optimizer.betas, self.optimizer.eps = tuple(config.betas), config.eps
+            self.optimizer.weight_decay = config.weight_decay
+        self.saved_step: Optional[int] = None  # the step of the last checkpoint this trainer wrote
 
     # ---- one step and one evaluation -------------------------------------------------
     def train_step(self) -> Tuple[float, int]:
@@ -263,12 +294,18 @@ class Trainer:
                 total += cross_entropy_loss(self.model(inputs), targets).data
         return total / len(examples)
 
-    def save(self) -> Optional[str]:
+    def save(self, log: Optional["MetricsLog"] = None) -> Optional[str]:
+        """Write the checkpoint (if there is a path); raises `SaveError` if it fails.
+        The log reaches the disk first, so it always holds every step the checkpoint has."""
         if not self.checkpoint_path:
             return None
+        if log is not None:
+            log.sync()
         info = {**self.info, "config": asdict(self.config)}
-        return save_checkpoint(self.checkpoint_path, self.model, self.tokenizer, step=self.step,
+        path = save_checkpoint(self.checkpoint_path, self.model, self.tokenizer, step=self.step,
                                optimizer=self.optimizer, train=info)
+        self.saved_step = self.step
+        return path
 
     # ---- the loop -----------------------------------------------------------------------
     def run(self, progress: bool = True, until: Optional[int] = None) -> TrainResult:
@@ -276,52 +313,218 @@ class Trainer:
         a progress bar. Stopping early leaves the schedule as it is, so a later
         `run()` continues exactly.
 
-        Ctrl-C stops after the current step, saves a checkpoint and returns with
-        `interrupted=True`.
+        SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves a checkpoint
+        and returns with `interrupted=True`. A save that fails, or a loss that stops
+        being a number, ends the run with `error` set and the previous checkpoint kept.
         """
-        cfg = self.config
-        until = cfg.steps if until is None else min(until, cfg.steps)
-        losses: List[float] = []
-        evals: List[Tuple[int, float]] = []
-        tokens, interrupted = 0, False
-        log = open(self.metrics_path, "a", encoding="utf-8") if self.metrics_path else None
-        bar = _progress_bar(self.step, until, enabled=progress)
+        until = self.config.steps if until is None else min(until, self.config.steps)
+        result = TrainResult(self.step)
         start = time.perf_counter()
-        smoothed = None
+        with StopSignals() as stops:
+            try:
+                with MetricsLog(self.metrics_path, self.step) as log:
+                    try:
+                        self._loop(until, result, stops, log, progress)
+                    except KeyboardInterrupt:  # raised by code rather than a signal: same as Ctrl-C
+                        result.interrupted = True
+                    result.checkpoint = self._final_save(log)
+            except (SaveError, TrainingDiverged) as err:
+                result.error = str(err)
+            result.signal = stops.received
+        result.interrupted = result.interrupted or result.signal is not None
+        result.step, result.seconds = self.step, time.perf_counter() - start
+        return result
+
+    def _loop(self, until: int, result: TrainResult, stops: "StopSignals", log: "MetricsLog",
+              progress: bool) -> None:
+        """The steps: train, log, show, save now and then; stops at `until` or on a signal."""
+        cfg = self.config
+        bar = _progress_bar(self.step, until, enabled=progress)
+        start, smoothed = time.perf_counter(), None
         try:
-            while self.step < until:
-                loss, n_tokens = self.train_step()
-                losses.append(loss)
-                tokens += n_tokens
+            while self.step < until and stops.received is None:
+                with _overflow_is_divergence(self.step + 1):
+                    loss, n_tokens = self.train_step()
+                result.losses.append(loss)
+                result.tokens += n_tokens
                 elapsed = time.perf_counter() - start
-                smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
                 record = {"step": self.step, "loss": loss, "lr": self.optimizer.lr,
-                          "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0, "time": elapsed}
+                          "tokens_per_s": result.tokens / elapsed if elapsed > 0 else 0.0, "time": elapsed}
                 if (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == until:
-                    val = self.evaluate()
+                    with _overflow_is_divergence(self.step):
+                        val = self.evaluate()
                     if val is not None:
-                        evals.append((self.step, val))
+                        result.evals.append((self.step, val))
                         record["eval_loss"] = val
-                if log:
-                    log.write(json.dumps(record) + "\n")
-                if bar is not None:
-                    postfix = {"loss": f"{smoothed:.3f}", "tok/s": f"{record['tokens_per_s']:.0f}"}
-                    if evals:
-                        postfix["eval"] = f"{evals[-1][1]:.3f}"
-                    bar.set_postfix(postfix, refresh=False)
-                    bar.update(1)
+                log.write(record)  # before any check that may stop the run: every step is logged
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(f"the loss is {loss} at step {self.step}: training diverged "
+                                           "(a smaller learning rate may help)")
+                smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
+                _show(bar, smoothed, record, result.evals)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < until:
-                    self.save()
-        except KeyboardInterrupt:
-            interrupted = True
+                    self.save(log)
         finally:
             if bar is not None:
                 bar.close()
-            if log:
-                log.close()
-        seconds = time.perf_counter() - start
-        path = self.save()
-        return TrainResult(self.step, losses, evals, seconds, tokens, interrupted, path)
+
+    def _final_save(self, log: "MetricsLog") -> Optional[str]:
+        """Save at the end of a run, unless the checkpoint already holds this step."""
+        if self.saved_step == self.step:
+            return self.checkpoint_path
+        return self.save(log)
+
+
+class TrainingDiverged(Exception):
+    """The loss is no longer a finite number, so the weights are not worth saving."""
+
+
+@contextmanager
+def _overflow_is_divergence(step: int):
+    """Turn an overflow in the engine (weights grown too large) into TrainingDiverged."""
+    try:
+        yield
+    except ArithmeticError as err:
+        raise TrainingDiverged(f"step {step} overflowed ({err}): training diverged "
+                               "(a smaller learning rate may help)") from None
+
+
+class StopSignals:
+    """Inside `with StopSignals() as stops:` SIGINT (Ctrl-C) and SIGTERM do not stop
+    the program: the first sets `stops.received` to the signal's name and the
+    training loop ends after the current step. The handler only sets a flag, so a
+    signal can never cut an optimizer update or a checkpoint save in half; a second
+    signal during the save just waits for it. Blocks may nest: an inner block shares
+    the outer one's flag (so a program can keep catching signals after the run, while
+    it reports). Outside the main thread (where Python cannot catch signals) this
+    does nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    _active: Optional["StopSignals"] = None  # the instance whose handlers are installed
+
+    def __init__(self):
+        self.received: Optional[str] = None
+        self._previous: Dict[int, object] = {}
+
+    def __enter__(self) -> "StopSignals":
+        if StopSignals._active is not None:
+            return StopSignals._active
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            StopSignals._active = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if StopSignals._active is not self:
+            return
+        for sig, handler in self._previous.items():
+            if handler is not None:  # None: a handler set outside Python, which cannot be restored
+                signal.signal(sig, handler)
+        StopSignals._active = None
+
+    def _handle(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.received is None:
+            self.received = name
+            note = f"\n{name}: stopping after this step, then saving\n"
+        else:
+            note = f"\n{name}: already stopping; the checkpoint is saved completely before the program ends\n"
+        # os.write, not print: a handler may run in the middle of another print
+        os.write(2, note.encode())
+
+
+class MetricsLog:
+    """The metrics file: one JSON object per line, one line per step, appended to.
+
+    Opening it for a run at step N first cuts off the records after step N (written
+    by a run killed between two checkpoints) and any half-written last line, so the
+    log continues exactly where the checkpoint stands. Each line is flushed as it is
+    written. Numbers that are not finite (NaN, infinity) are written as null, so
+    every line is valid JSON. With `path=None` nothing is written.
+    """
+
+    def __init__(self, path: Optional[str], step: int):
+        self.path, self.file = path, None
+        if path:
+            try:
+                _cut_log(path, step)
+                self.file = open(path, "a", encoding="utf-8")
+            except OSError as err:
+                raise SaveError(f"cannot write {path}: {err.strerror or err}") from None
+
+    def write(self, record: Dict[str, object]) -> None:
+        if self.file is None:
+            return
+        line = json.dumps({k: _json_number(v) for k, v in record.items()}, allow_nan=False)
+        try:
+            self.file.write(line + "\n")
+            self.file.flush()
+        except OSError as err:
+            raise SaveError(f"cannot write {self.path}: {err.strerror or err}") from None
+
+    def sync(self) -> None:
+        """Force the lines written so far to the disk."""
+        if self.file is not None:
+            try:
+                os.fsync(self.file.fileno())
+            except OSError as err:
+                raise SaveError(f"cannot write {self.path}: {err.strerror or err}") from None
+
+    def __enter__(self) -> "MetricsLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:  # a write already failed and was reported; a partial line is cut next time
+                pass
+
+
+def _json_number(x: object) -> object:
+    """x, or None for a float that JSON cannot hold (NaN, infinity)."""
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def _cut_log(path: str, step: int) -> None:
+    """Cut the log at `path` after the record of `step`, keeping only whole lines."""
+    kept_bytes = 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                record = _parse_record(line)
+                if record is None or record["step"] > step:
+                    break
+                kept_bytes += len(line)
+    except FileNotFoundError:
+        return
+    if kept_bytes < os.path.getsize(path):
+        os.truncate(path, kept_bytes)  # needs no free space, unlike rewriting the file
+
+
+def _parse_record(line: bytes) -> Optional[Dict[str, object]]:
+    """The record on a whole line of the log, or None for a partial or foreign line."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    ok = isinstance(record, dict) and isinstance(record.get("step"), int)
+    return record if ok else None
+
+
+def _show(bar, smoothed: float, record: Dict[str, object], evals: List[Tuple[int, float]]) -> None:
+    """Update the progress bar (if any) after a step."""
+    if bar is None:
+        return
+    postfix = {"loss": f"{smoothed:.3f}", "tok/s": f"{record['tokens_per_s']:.0f}"}
+    if evals:
+        postfix["eval"] = f"{evals[-1][1]:.3f}"
+    bar.set_postfix(postfix, refresh=False)
+    bar.update(1)
 
 
 def _progress_bar(start: int, total: int, enabled: bool):

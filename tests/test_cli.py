@@ -172,3 +172,91 @@ def test_stream_context_longer_than_the_text_is_an_error(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "--data", str(text), "--stream", "--context", "500",
                            "--out", str(tmp_path))
     one_line_error(code, err, "--context 500 is longer than the training text")
+
+
+# ---- resuming: the run it claims to be ------------------------------------------------------
+def weights_of(out_dir):
+    return json.load(open(os.path.join(out_dir, "checkpoint.json")))["weights"]
+
+
+def small_run(capsys, names_file, tmp_path):
+    """A 4-step run; returns (its folder, its checkpoint)."""
+    out_dir = str(tmp_path / "run")
+    train_small(capsys, names_file, out_dir)
+    return out_dir, os.path.join(out_dir, "checkpoint.json")
+
+
+def test_resume_restores_the_data_settings(capsys, tmp_path):
+    """--documents, --seed and --val-fraction are not repeated on resume, yet the
+    resumed run trains on the same data as one uninterrupted run."""
+    run = ("--data", "builtin", "--documents", "40", "--seed", "3", "--val-fraction", "0.5", "--d-model", "8",
+           "--heads", "2", "--schedule", "constant", "--eval-every", "0", "--no-progress")
+    straight, split = str(tmp_path / "straight"), str(tmp_path / "split")
+    assert run_cli(capsys, "train", *run, "--steps", "6", "--out", straight)[0] == 0
+    assert run_cli(capsys, "train", *run, "--steps", "3", "--out", split)[0] == 0
+    code, out, err = run_cli(capsys, "train", "--resume", os.path.join(split, "checkpoint.json"), "--steps", "6",
+                             "--no-progress")
+    assert code == 0, err
+    assert weights_of(split) == weights_of(straight)
+
+
+def test_resume_applies_and_reports_changed_run_options(capsys, names_file, tmp_path):
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
+    code, out, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "7", "--lr", "0.5", "--schedule",
+                             "constant", "--eval-every", "1", "--checkpoint-every", "1", "--no-progress")
+    assert code == 0, err
+    assert "continuing with --steps 7, --lr 0.5, --schedule constant, --eval-every 1, --checkpoint-every 1 " \
+           "from step 4" in out
+    config = json.load(open(ckpt))["train"]["config"]
+    assert (config["lr"], config["schedule"], config["eval_every"], config["checkpoint_every"]) == \
+        (0.5, "constant", 1, 1)
+    records = [json.loads(line) for line in open(os.path.join(out_dir, "metrics.jsonl"))]
+    assert [r["lr"] for r in records[4:]] == [0.5] * 3 and all("eval_loss" in r for r in records[4:])
+
+
+@pytest.mark.parametrize("option", [["--val-fraction", "0.5"], ["--seed", "3"], ["--d-model", "16"],
+                                    ["--context", "4"], ["--stream"], ["--tokenizer", "word"], ["--untied"]])
+def test_resume_refuses_options_that_would_change_the_run(capsys, names_file, tmp_path, option):
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
+    before = open(ckpt).read()
+    code, _, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "6", "--no-progress", *option)
+    one_line_error(code, err, option[0], "would change the run")
+    assert open(ckpt).read() == before
+    # the same value as the run's is not a change
+    code, _, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "5", "--d-model", "8", "--seed", "0",
+                           "--no-progress")
+    assert code == 0, err
+
+
+def test_resume_refuses_other_text_with_the_same_alphabet(capsys, names_file, tmp_path):
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
+    with open(names_file, "w", encoding="utf-8") as f:
+        f.write("\n".join(reversed(NAMES.split())) + "\n")  # the same characters, other documents
+    code, _, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "6", "--no-progress")
+    one_line_error(code, err, "names.txt is not the text this run was trained on")
+    moved = tmp_path / "moved.txt"
+    moved.write_text(NAMES, encoding="utf-8")  # the run's text under another name is fine
+    code, out, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "6", "--data", str(moved),
+                             "--no-progress")
+    assert code == 0 and "the same text as" in out, err
+
+
+def test_a_new_run_never_overwrites_a_run(capsys, names_file, tmp_path):
+    out_dir = str(tmp_path / "run")
+    train_small(capsys, names_file, out_dir)
+    before = open(os.path.join(out_dir, "checkpoint.json")).read()
+    code, _, err = train_small(capsys, names_file, out_dir)
+    one_line_error(code, err, "already holds a run at step 4", "--resume")
+    assert open(os.path.join(out_dir, "checkpoint.json")).read() == before
+
+
+def test_resume_of_a_checkpoint_from_before_the_settings_were_recorded(capsys, names_file, tmp_path):
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
+    data = json.load(open(ckpt))
+    data["train"] = {"data": names_file, "stream": False, "config": data["train"]["config"]}  # the old layout
+    with open(ckpt, "w") as f:
+        json.dump(data, f)
+    code, out, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "5", "--no-progress")
+    assert code == 0, err
+    assert "assuming the run used --val-fraction 0.1" in out and "does not record a fingerprint" in out
+    assert json.load(open(ckpt))["train"]["val_fraction"] == 0.1  # recorded from now on
