@@ -63,6 +63,13 @@ def test_the_embedded_step_list_is_explain_backward_and_leaves_grads_alone(build
     assert [shown[f"n{i}"] for i in range(len(before))] == [num(g, 4) for g in before]
 
 
+@needs_renderer
+def test_show_grad_false_opens_the_page_on_the_forward_values():
+    L = abc()
+    assert embedded(viz.page.html_page(L))["forward"] is False
+    assert embedded(viz.page.html_page(L, show_grad=False))["forward"] is True
+
+
 def test_the_page_lists_each_nodes_children_with_their_local_derivatives():
     L = abc()
     data = viz.page.step_data(L)

@@ -161,6 +161,7 @@
     }
   });
 
+  forwardBox.checked = data.forward === true;
   // "#step=5" or "#step=end" in the address opens the page at that step
   const wanted = /step=(\d+|end)/.exec(location.hash);
   go(wanted === null ? 0 : wanted[1] === "end" ? data.steps.length : parseInt(wanted[1], 10));

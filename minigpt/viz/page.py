@@ -14,6 +14,7 @@ Data embedded, all numbers as the text tools write them:
            (id "n3" is the picture's record for topological position 3; "o3" its op circle)
     steps: [{text, child, parent, after}]  one per line of explain_backward(root);
            `after` is the child's grad after the step, as the picture writes it.
+    forward: true to open in the forward-values view.
 """
 from __future__ import annotations
 
@@ -80,9 +81,8 @@ def html_page(root, rankdir: str = "LR", depth: Optional[int] = None, max_nodes:
     Options as for `draw_dot`; `depth=` is refused (ValueError): the page steps
     through every node, edge by edge. A graph of more than `max_nodes` is refused
     like draw_dot refuses it (PictureTooBigError), advising a smaller graph or a
-    summary picture. Needs a Graphviz renderer for the SVG.
-    `show_grad` is accepted for symmetry with draw_dot; the page has its own
-    forward-values view."""
+    summary picture. Needs a Graphviz renderer for the SVG. `show_grad=False` opens
+    the page in its forward-values view (grads hidden), like draw_dot's picture."""
     if depth is not None:
         raise ValueError(PAGE_DEPTH_ADVICE)
     try:
@@ -92,6 +92,7 @@ def html_page(root, rankdir: str = "LR", depth: Optional[int] = None, max_nodes:
     svg = run_graphviz(picture.source, "svg").decode("utf-8")
     svg = svg[svg.index("<svg"):]  # no XML prolog or DOCTYPE inside HTML
     data = step_data(root, params)
+    data["forward"] = not show_grad
     name = title or data["nodes"][-1]["name"]
     page = (_HERE / "page.html").read_text(encoding="utf-8")
     fill = {"TITLE": html.escape(f"backward through {name}"),
