@@ -86,8 +86,20 @@
         mark(opOf(step.parent) + "->" + step.parent, "mg-edge");
       }
     }
+    if (step !== null && drawn[step.child]) reveal(drawn[step.child]);
     counter.textContent = "step " + k + " of " + data.steps.length;
     if (selected !== null) describe(selected);
+  }
+
+  // On a big graph, bring the node being updated to the middle when it is out of
+  // sight (above the window, under the sticky header, or outside the picture's box).
+  function reveal(g) {
+    const r = g.getBoundingClientRect();
+    const top = document.querySelector("header").getBoundingClientRect().bottom;
+    const box = document.getElementById("mg-picture").getBoundingClientRect();
+    if (r.top < top || r.bottom > window.innerHeight || r.left < box.left || r.right > box.right) {
+      g.scrollIntoView({block: "center", inline: "center"});
+    }
   }
 
   function go(to) {
