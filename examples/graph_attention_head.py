@@ -5,7 +5,8 @@ the four projections (q_proj, k_proj, v_proj, out_proj) become one box each and 
 attention itself is summarised by kind ("dot x6": the six causal scores q.k, then
 "attend x12": softmax and weighted sum of the values, 4 features x 3 positions).
 `with scopes():` records which module made each node; depth= needs it. The page
-that steps through backward (same name, .html) shows every node of the head.
+that steps through backward (same name, .html) shows every node of the head, all
+~200 of them, edge by edge.
 
 Run: python examples/graph_attention_head.py [out.svg]   (default: out/graph_attention_head.svg)
 """

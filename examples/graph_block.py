@@ -6,9 +6,8 @@ operations between them are summarised by kind ("+ x24" is one residual add per
 feature and position). Top to bottom, it reads like the block's forward():
 x -> ln1 -> attn -> + -> ln2 -> ffn -> +. Try depth=0 for just the four parts.
 
-The whole block has too many nodes to step through, so the page (same name, .html)
-steps through one part of it: the block's first LayerNorm on the first position
-(mean, rsqrt_var, one layer_norm node per feature).
+The page (same name, .html) steps through backward over the same collapsed picture,
+one step per drawn edge, with the gradients summed per box.
 
 Run: python examples/graph_block.py [out.svg]   (default: out/graph_block.svg)
 """
@@ -35,8 +34,4 @@ total.backward()
 
 print(f"wrote {render(total, out, depth=1, rankdir='TB', params=block)}")
 if find_renderer():
-    ln = block.ln1(x[0])  # one position through the first LayerNorm, summed
-    ln_total = vsum(ln)
-    ln_total.label = "ln1_sum"
-    ln_total.backward()
-    print(f"wrote {render(ln_total, Path(out).with_suffix('.html'), params=block)}")
+    print(f"wrote {render(total, Path(out).with_suffix('.html'), depth=1, rankdir='TB', params=block)}")

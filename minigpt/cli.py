@@ -453,19 +453,14 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     out = args.out or f"{args.what}.svg"
     page = out.lower().endswith(".html")
-    if page and args.depth is not None:
-        raise UserError("an .html page steps through every node, so it takes no --depth; "
-                        "write .svg or .png for a summary with --depth")
     ex = example(args.what)
-    depth = None if args.full or page else (ex.depth if args.depth is None else args.depth)
+    depth = None if args.full else (ex.depth if args.depth is None else args.depth)
     try:
         path = viz.render(ex.root, out, depth=depth, rankdir=args.rankdir or ex.rankdir, params=ex.params)
     except viz.RendererNotFoundError as err:
         raise UserError(" ".join(str(err).split())) from None
     except viz.PictureTooBigError as err:  # advice in this command's own options
-        if page:
-            advice = "step through a smaller example (--what expr, neuron or attention), or write .svg with --depth 1"
-        elif err.depth is None:
+        if err.depth is None:
             advice = "draw a summary with --depth 1 (modules as boxes) or --depth 0"
         else:
             advice = f"try --depth {err.depth - 1}" if err.depth > 0 else "--depth 0 is the coarsest view there is"
@@ -473,9 +468,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
                         f"{err.limit:,} that can be laid out and read; {advice}") from None
     except ValueError as err:  # a bad suffix
         raise UserError(" ".join(str(err).split())) from None
-    shown = ("a page stepping through backward" if page else
-             "the full graph" if depth is None else f"modules collapsed below depth {depth}")
-    print(f"wrote {path} ({args.what}: {shown})")
+    shown = "the full graph" if depth is None else f"modules collapsed below depth {depth}"
+    print(f"wrote {path} ({args.what}: {'a page stepping through backward over ' if page else ''}{shown})")
     return 0
 
 

@@ -203,3 +203,26 @@ def test_clicking_a_node_shows_its_op_data_grad_and_children(browser, tmp_path):
     info = browser.shown()["info"]
     assert info.startswith("eop*") and "data6.0" in info and "grad1.0" in info  # e = a * b
     assert "adata 2.0local 3.0" in info and "bdata 3.0local 2.0" in info
+
+
+def test_a_collapsed_page_steps_box_to_box_in_chromium(browser, tmp_path):
+    from minigpt.example_graphs import example
+    ex = example("block")
+    page = tmp_path / "block.html"
+    viz.render(ex.root, page, depth=1, rankdir="TB")
+    data = viz.page.collapsed_step_data(ex.root, 1)
+    n = len(data["steps"])
+    browser.open(page)
+    browser.key("end")
+    shown = browser.shown()
+    assert shown["counter"] == f"step {n} of {n}" and shown["line"] == data["steps"][-1]["text"]
+    # the drawn records (single Values: the output) show their grads; here the output's
+    assert shown["grads"] and set(shown["grads"].values()) <= {s["after"] for s in data["steps"]}
+    browser.key("home")
+    browser.key("right")
+    browser.key("right")
+    edge = browser.do("POST", "/execute/sync", {"script": """
+        return Array.from(document.querySelectorAll('g.edge.mg-edge'))
+                    .map(function (g) { return g.querySelector('title').textContent; });""", "args": []})
+    step = data["steps"][1]
+    assert edge == [f"{step['child']}->{step['parent']}"]     # one edge, box to box

@@ -2,6 +2,7 @@
 checked without a browser: what the page holds. tests/test_viz_browser.py runs it."""
 import html
 import json
+import math
 import os
 import random
 import re
@@ -99,13 +100,31 @@ def test_a_micrograd_like_value_is_stepped_through_the_same_way():
     assert tanh["children"][0][1] == num(1 - y.data ** 2)           # its local derivative
 
 
-def test_the_page_refuses_depth_and_too_big_graphs_with_clear_advice(tmp_path):
+@needs_renderer
+def test_with_depth_the_page_steps_along_the_drawn_edges_summing_per_box():
+    from minigpt.example_graphs import example
+    ex = example("model")
+    page = viz.page.html_page(ex.root, depth=1, rankdir="TB")
+    data = embedded(page)
+    assert data["collapsed"] is True
+    drawn_edges = set(re.findall(r"<title>(g\d+)&#45;&gt;(g\d+)</title>", page))
+    steps = data["steps"]
+    assert steps[0]["text"] == "loss (*).grad = 1.0" and len(steps) == len(drawn_edges) + 1
+    assert {(s["child"], s["parent"]) for s in steps[1:]} == drawn_edges   # one step per drawn edge
+    # a group of parameters ends with the sum of its members' grads from backward()
+    by_name = {n["name"]: n["id"] for n in data["nodes"]}
+    final = {s["child"]: s["text"].rsplit("= ", 1)[1] for s in steps}
+    ln_f = [p for name, p in ex.params.named_parameters() if name.startswith("ln_f.")]
+    assert math.isclose(float(final[by_name["ln_f.*"]]), sum(p.grad for p in ln_f), rel_tol=1e-5)  # 6 digits
+    assert "sum over 512 edges of (d ln_f/d ln_f.*) * ln_f.grad" in " ".join(s["text"] for s in steps)
+    # the picture is draw_dot's collapsed one, boxes and caption included
+    assert ">blocks.0.attn</text>" in page and "purple box" in page
+
+
+def test_a_page_too_big_to_draw_is_refused_with_draw_dots_advice(tmp_path):
     L = abc()
-    with pytest.raises(ValueError, match="every node.*depth="):
-        viz.render(L, tmp_path / "x.html", depth=1)
-    with pytest.raises(viz.PictureTooBigError, match=r"more than max_nodes=3\. The page steps through every node.*"
-                                                     r"smaller graph.*depth=1"):
-        viz.page.html_page(L, max_nodes=3)
+    with pytest.raises(viz.PictureTooBigError, match="more than max_nodes=3.*depth=1"):
+        viz.render(L, tmp_path / "x.html", max_nodes=3)
     assert not (tmp_path / "x.html").exists()
 
 
@@ -116,12 +135,12 @@ def test_graph_command_writes_the_page(tmp_path, capsys):
     assert "stepping through backward" in capsys.readouterr().out
     data = embedded(out.read_text(encoding="utf-8"))
     assert data["steps"][0]["text"] == "out.grad = 1.0" and len(data["steps"]) == 16
-    assert main(["graph", "--what", "block", "--depth", "1", "--out", str(out)]) == 2
+    assert main(["graph", "--what", "model", "--out", str(tmp_path / "m.html")]) == 0   # at depth 1
+    assert "collapsed below depth 1" in capsys.readouterr().out
+    assert embedded((tmp_path / "m.html").read_text(encoding="utf-8"))["collapsed"] is True
+    assert main(["graph", "--what", "model", "--full", "--out", str(tmp_path / "m.html")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "every node" in err
-    assert main(["graph", "--what", "model", "--out", str(tmp_path / "m.html")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "--what expr" in err
+    assert err.count("\n") == 0 and "--depth 1" in err
 
 
 @pytest.fixture
@@ -141,7 +160,8 @@ def test_a_notebook_shows_the_page_inline_with_graphviz_pure(only_graphviz_pure)
     page = html.unescape(re.search(r'srcdoc="([^"]*)"', shown).group(1))
     assert [s["text"] for s in embedded(page)["steps"]][:2] == ["L.grad = 1.0",
                                                                  "e.grad += (d L/d e = 1.0) * (L.grad = 1.0)  ->  e.grad = 1.0"]
-    # a collapsed view has no stepping page: the notebook shows its SVG
+    # a collapsed view steps at its own level
     with viz.scopes():
         y = Neuron(2, rng=random.Random(0))([Value(1.0, label="x1"), Value(2.0, label="x2")])
-    assert viz.draw_dot(y, depth=0)._repr_html_() is None
+    shown = viz.draw_dot(y, depth=0)._repr_html_()
+    assert embedded(html.unescape(re.search(r'srcdoc="([^"]*)"', shown).group(1)))["collapsed"] is True

@@ -111,23 +111,20 @@ class Picture(graphviz.Digraph):
     The graphviz package runs only the system's `dot`; a Picture's `pipe()` and
     `render()`, and so its display in a notebook (`_repr_mimebundle_` pipes SVG),
     go through `minigpt.viz.graphviz_cmd`, which also finds `graphviz-pure`.
-    A notebook shows the full picture as the stepping page (`_repr_html_`, see
-    `minigpt.viz.page`), and a collapsed one (depth=) as SVG.
+    A notebook shows it as the page that steps through backward (`_repr_html_`,
+    see `minigpt.viz.page`).
     """
 
     # (root, draw_dot options) for the stepping page; set by draw_dot
     stepping = None
 
     def _repr_html_(self) -> Optional[str]:
-        """The stepping page in an iframe, or None (the SVG is shown) for depth= views."""
+        """The stepping page in an iframe (None when there is no graph to step through)."""
         if self.stepping is None:
             return None
         from .page import html_page  # page.py builds on this module: imported when needed
         root, options = self.stepping
-        try:
-            page = html_page(root, **options)
-        except ValueError:  # a collapsed view: the page steps through every node
-            return None
+        page = html_page(root, **options)
         drawn = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', page)
         height = min(900, int(float(drawn.group(2)) * 2 + 200)) if drawn else 600
         return (f'<iframe srcdoc="{html.escape(page)}" title="backward, step by step" '
@@ -209,9 +206,10 @@ def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, depth: Op
         raise PictureTooBigError(len(nodes), limit, depth, tracked)
     if depth is None:
         picture = _assemble(nodes, edges, rankdir)
-        picture.stepping = (root, {"rankdir": rankdir, "max_nodes": max_nodes, "params": params})
-        return picture
-    return _assemble(nodes, edges, rankdir, caption=_caption(nodes), rows=fold(nodes, edges, rankdir))
+    else:
+        picture = _assemble(nodes, edges, rankdir, caption=_caption(nodes), rows=fold(nodes, edges, rankdir))
+    picture.stepping = (root, {"rankdir": rankdir, "depth": depth, "max_nodes": max_nodes, "params": params})
+    return picture
 
 
 class PictureTooBigError(ValueError):
@@ -219,10 +217,10 @@ class PictureTooBigError(ValueError):
     `tracked` (whether the graph knows its modules) let a caller give its own advice;
     the message advises the Python API."""
 
-    def __init__(self, nodes: int, limit: int, depth: Optional[int], tracked: bool, advice: str = ""):
+    def __init__(self, nodes: int, limit: int, depth: Optional[int], tracked: bool):
         self.nodes, self.limit, self.depth, self.tracked = nodes, limit, depth, tracked
         super().__init__(f"this picture would have {nodes:,} nodes, more than max_nodes={limit:,}. "
-                         + (advice or _size_hint(depth, tracked)))
+                         + _size_hint(depth, tracked))
 
 
 def _size_hint(depth: Optional[int], tracked: bool) -> str:
@@ -309,7 +307,20 @@ class _Group:
 
 def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: str, names: Dict[Value, str],
                     pnames: Dict[Value, str]) -> Tuple[List[_Drawn], list]:
-    """Modules deeper than `depth` as boxes, everything else summarised by kind.
+    """The nodes and edges of the collapsed picture (see `collapsed_groups`)."""
+    groups, _, edge_pairs = collapsed_groups(order, depth, pnames)
+    nodes: List[_Drawn] = []
+    for g, group in enumerate(groups):
+        nodes.append((f"g{g}", group.frame, _group_attrs(group, names, show_grad, rankdir)))
+    edges = [(f"g{h}", f"g{g}", {}) for h, g in edge_pairs]
+    return nodes, edges
+
+
+def collapsed_groups(order: List[Value], depth: int, pnames: Dict[Value, str]):
+    """(groups, node -> group index, {(input group, group): None}) of a collapsed picture.
+
+    Modules deeper than `depth` are boxes, everything else is summarised by kind.
+    Group g is drawn as node "g{g}"; a constant folded into a box has no group.
 
     Operations (outside boxes) are grouped by (module, op, where their inputs come
     from): because a group's inputs always come from groups made before it, the
@@ -317,7 +328,6 @@ def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: st
     Named leaves are grouped by (kind, which groups use them).
     """
     root = order[-1]
-    index = {v: i for i, v in enumerate(order)}
     # A module deeper than `depth` is a box, and so is a layer with no sub-modules at
     # any depth (a LayerNorm, a Linear): a box then always stands for a whole module.
     paths = {scope_of(v) for v in order if v._children}
@@ -382,11 +392,7 @@ def _collapsed_view(order: List[Value], depth: int, show_grad: bool, rankdir: st
             if h is not None and h != g:
                 edge_pairs[(h, g)] = None
 
-    nodes: List[_Drawn] = []
-    for g, group in enumerate(groups):
-        nodes.append((f"g{g}", group.frame, _group_attrs(group, names, show_grad, rankdir)))
-    edges = [(f"g{h}", f"g{g}", {}) for h, g in edge_pairs]
-    return nodes, edges
+    return groups, gid, edge_pairs
 
 
 def _parent(path: str) -> str:
@@ -414,13 +420,27 @@ def _caption(groups_drawn: List[_Drawn]) -> str:
     return "".join(line + "\\l" for line in lines)
 
 
+def group_title(group: _Group, names: Dict[Value, str]) -> str:
+    """How a node of a collapsed picture is named: a box by its module path, one Value
+    by its name, alike operations as 'op  xN', a set of leaves by their common name."""
+    n = len(group.members)
+    if group.kind == "box":
+        return group.path
+    if n == 1:
+        v = group.members[0]
+        return names[v] + (f" ({v.op})" if v.label and v.op else "")
+    if group.kind == "ops":
+        return f"{group.members[0].op}  x{n:,}"
+    return _common_name([names[v] for v in group.members])  # such as `blocks.0.attn.q_proj.weight`
+
+
 def _group_attrs(group: _Group, names: Dict[Value, str], show_grad: bool, rankdir: str) -> Dict[str, str]:
     """The label and style of one node of a collapsed picture."""
     n = len(group.members)
-    first = group.members[0]
+    title = group_title(group, names)
     if group.kind == "box":
         size = f"{n:,} ops" + (f" + {group.constants:,} constants" if group.constants else "")
-        fields = [group.path, size]
+        fields = [title, size]
         if group.path in SCOPE_SHAPES:
             shape_in, shape_out = SCOPE_SHAPES[group.path]
             calls = SCOPE_CALLS.get(group.path, 1)
@@ -430,17 +450,12 @@ def _group_attrs(group: _Group, names: Dict[Value, str], show_grad: bool, rankdi
         return {"label": _record(fields, rankdir, stacked=True), "fillcolor": _BOX_FILL, "style": "rounded,filled",
                 "color": "#7b61a8", "penwidth": "1.5"}
     if n == 1:  # one Value: drawn as in the full picture, with its operation in the name
-        v = first
-        name = names[v]
-        if v.label and v.op:
-            name += f" ({v.op})"
         fill = {"root": _OUTPUT_FILL, "ops": _RESULT_FILL}.get(group.kind) or _LEAF_FILLS[group.kind]
-        return _value_attrs(_record(_value_fields(name, v, show_grad), rankdir), fill, group.kind == "root")
+        return _value_attrs(_record(_value_fields(title, group.members[0], show_grad), rankdir), fill,
+                            group.kind == "root")
     if group.kind == "ops":
-        return {"label": _record([f"{first.op}  x{n:,}"], rankdir), "style": "rounded,filled"}
-    # a set of named leaves: their common name, such as `blocks.0.attn.q_proj.weight`
-    label = _common_name([names[v] for v in group.members])
-    return {"label": _record([label, f"x{n:,}"], rankdir, stacked=True), "fillcolor": _LEAF_FILLS[group.kind]}
+        return {"label": _record([title], rankdir), "style": "rounded,filled"}
+    return {"label": _record([title, f"x{n:,}"], rankdir, stacked=True), "fillcolor": _LEAF_FILLS[group.kind]}
 
 
 def _base_name(label: str) -> str:

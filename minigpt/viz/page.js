@@ -79,7 +79,10 @@
     } else {
       line.textContent = step.text;
       mark(step.child, "mg-child");
-      if (step.parent !== null) {
+      if (step.parent !== null && data.collapsed) {   // boxes: one edge, box to box
+        mark(step.parent, "mg-parent");
+        mark(step.child + "->" + step.parent, "mg-edge");
+      } else if (step.parent !== null) {              // every node: child -> op -> result
         mark(step.parent, "mg-parent");
         mark(opOf(step.parent), "mg-parent");
         mark(step.child + "->" + opOf(step.parent), "mg-edge");
@@ -123,7 +126,7 @@
     h.textContent = n.name;
     info.appendChild(h);
     const table = document.createElement("table");
-    [["op", n.op || "(leaf)"], ["data", n.data],
+    [["op", n.op || "(leaf)"], ["data", n.data || "-"],
      ["grad", forwardBox.checked ? "(hidden)" : grads[id]]].forEach(function (pair) {
       const row = table.insertRow();
       cell(row, pair[0]);
@@ -132,14 +135,15 @@
     info.appendChild(table);
     if (n.children.length) {
       const p = document.createElement("p");
-      p.textContent = "children, with d " + n.name + " / d child:";
+      p.textContent = data.collapsed ? "inputs, with the gradient that flows back to each:"
+                                     : "children, with d " + n.name + " / d child:";
       info.appendChild(p);
       const kids = document.createElement("table");
       n.children.forEach(function (c) {
         const row = kids.insertRow();
         cell(row, nodes[c[0]].name);
-        cell(row, "data " + nodes[c[0]].data);
-        cell(row, "local " + c[1]);
+        if (!data.collapsed) cell(row, "data " + nodes[c[0]].data);
+        cell(row, (data.collapsed ? "flow " : "local ") + c[1]);
       });
       info.appendChild(kids);
     }

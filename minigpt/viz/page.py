@@ -14,6 +14,8 @@ Data embedded, all numbers as the text tools write them:
            (id "n3" is the picture's record for topological position 3; "o3" its op circle)
     steps: [{text, child, parent, after}]  one per line of explain_backward(root);
            `after` is the child's grad after the step, as the picture writes it.
+    collapsed: true for a depth= page, whose nodes are the picture's "g3" and whose
+           steps go along its edges (`collapsed_step_data`).
     forward: true to open in the forward-values view.
 """
 from __future__ import annotations
@@ -25,21 +27,27 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..engine import topological_order
-from .draw import PictureTooBigError, draw_dot
+from .draw import collapsed_groups, draw_dot, group_title
 from .graph import Foreign, as_graph, node_names, num
 from .graphviz_cmd import run_graphviz
 from .text import explain_backward
 
-__all__ = ["html_page", "step_data", "PAGE_DEPTH_ADVICE"]
-
-PAGE_DEPTH_ADVICE = ("the stepping page draws every node, so it takes no depth=: write the summary "
-                     "as .svg or .png with depth=, and step through a smaller graph (a layer, a neuron)")
-
-PAGE_SIZE_ADVICE = ("The page steps through every node: step through a smaller graph (one layer, one "
-                    "neuron), raise max_nodes, or draw the whole as a summary: render(root, 'x.svg', depth=1) "
-                    "on a graph built inside `with minigpt.viz.scopes():`.")
+__all__ = ["html_page", "step_data", "collapsed_step_data"]
 
 _HERE = Path(__file__).resolve().parent
+
+
+def _steps_from_zero(graph, order, params) -> list:
+    """The steps of `explain_backward(graph)` from zero grads; every `.grad` is left
+    as it was (whatever backward() had already accumulated)."""
+    held = [v.grad for v in order]
+    for v in order:
+        v.grad = 0.0
+    try:
+        return list(explain_backward(graph, params))
+    finally:
+        for v, g in zip(order, held):
+            v.grad = g
 
 
 def step_data(root, params=None) -> Dict[str, list]:
@@ -50,14 +58,7 @@ def step_data(root, params=None) -> Dict[str, list]:
     order = topological_order(graph)
     names, _ = node_names(order, params)
     index = {v: i for i, v in enumerate(order)}
-    held = [v.grad for v in order]
-    for v in order:  # a pass from zero, whatever backward() already accumulated
-        v.grad = 0.0
-    try:
-        steps = list(explain_backward(graph, params))
-    finally:
-        for v, g in zip(order, held):
-            v.grad = g
+    steps = _steps_from_zero(graph, order, params)
     locals_seen: Dict[object, List[float]] = {}  # closure-based values: read off the steps
     for s in steps:
         if s.parent is not None:
@@ -74,26 +75,69 @@ def step_data(root, params=None) -> Dict[str, list]:
                        "after": num(s.after, 4)} for s in steps]}
 
 
+def collapsed_step_data(root, depth: int, params=None) -> Dict[str, list]:
+    """The steps of backward at the level of a collapsed picture (draw_dot's depth=).
+
+    One step per edge between two drawn nodes (boxes, groups of alike operations,
+    groups of parameters), in the order backward finishes it: the gradient flowing
+    along the edge is summed over the edges of the graph it stands for. A drawn
+    node's grad is the sum of the gradients flowing into it from the other drawn
+    nodes: for one Value its grad, for a group of leaves the sum of their grads."""
+    graph = as_graph(root)
+    order = topological_order(graph)
+    names, pnames = node_names(order, params)
+    groups, gid, edge_pairs = collapsed_groups(order, depth, pnames)
+    title = [group_title(group, names) for group in groups]
+    flow: Dict[tuple, float] = {pair: 0.0 for pair in edge_pairs}   # (input group, group) -> summed flow
+    count: Dict[tuple, int] = {pair: 0 for pair in edge_pairs}
+    last: Dict[tuple, int] = {}
+    steps = _steps_from_zero(graph, order, params)
+    for k, s in enumerate(steps):
+        if s.parent is None:
+            continue
+        pair = (gid.get(s.child), gid.get(s.parent))
+        if pair in flow:  # not within one group, nor from a constant folded into a box
+            flow[pair] += s.local * s.upstream
+            count[pair] += 1
+            last[pair] = k
+    inflow = [0.0] * len(groups)
+    top = gid[order[-1]]
+    inflow[top] = 1.0
+    out = [{"text": f"{title[top]}.grad = 1.0", "child": f"g{top}", "parent": None, "after": "1.0"}]
+    for h, g in sorted(flow, key=last.get):
+        inflow[h] += flow[(h, g)]
+        edges = f"over {count[(h, g)]:,} edges" if count[(h, g)] > 1 else "over 1 edge"
+        out.append({"text": f"{title[h]}.grad += sum {edges} of (d {title[g]}/d {title[h]}) * {title[g]}.grad "
+                            f"= {num(flow[(h, g)])}  ->  {title[h]}.grad = {num(inflow[h])}",
+                    "child": f"g{h}", "parent": f"g{g}", "after": num(inflow[h], 4)})
+    nodes = []
+    for g, group in enumerate(groups):
+        single = group.members[0] if len(group.members) == 1 else None
+        what = {"box": f"module, {len(group.members):,} ops", "ops": f"{len(group.members):,} operations"}
+        nodes.append({"id": f"g{g}", "name": title[g],
+                      "op": single.op if single is not None else what.get(group.kind, f"{len(group.members):,} leaves"),
+                      "data": num(single.data) if single is not None else "",
+                      "children": [[f"g{h}", num(flow[(h, g2)])] for h, g2 in edge_pairs if g2 == g]})
+    return {"nodes": nodes, "steps": out, "collapsed": True}
+
+
 def html_page(root, rankdir: str = "LR", depth: Optional[int] = None, max_nodes: Optional[int] = None,
               params=None, title: Optional[str] = None, show_grad: bool = True) -> str:
     """The stepping page for `root`'s graph, as one string of HTML.
 
-    Options as for `draw_dot`; `depth=` is refused (ValueError): the page steps
-    through every node, edge by edge. A graph of more than `max_nodes` is refused
-    like draw_dot refuses it (PictureTooBigError), advising a smaller graph or a
-    summary picture. Needs a Graphviz renderer for the SVG. `show_grad=False` opens
-    the page in its forward-values view (grads hidden), like draw_dot's picture."""
-    if depth is not None:
-        raise ValueError(PAGE_DEPTH_ADVICE)
-    try:
-        picture = draw_dot(root, rankdir=rankdir, max_nodes=max_nodes, params=params)
-    except PictureTooBigError as err:  # draw_dot's advice, for a page that draws every node
-        raise PictureTooBigError(err.nodes, err.limit, None, err.tracked, advice=PAGE_SIZE_ADVICE) from None
+    Options as for `draw_dot`. With `depth=` the page shows the collapsed picture
+    and steps at its level (`collapsed_step_data`: one step per drawn edge, the
+    gradients summed per box). A picture of more than `max_nodes` is refused as
+    draw_dot refuses it (PictureTooBigError, advising depth=). Needs a Graphviz
+    renderer for the SVG. `show_grad=False` opens the page in its forward-values
+    view (grads hidden), like draw_dot's picture."""
+    picture = draw_dot(root, rankdir=rankdir, depth=depth, max_nodes=max_nodes, params=params)
     svg = run_graphviz(picture.source, "svg").decode("utf-8")
     svg = svg[svg.index("<svg"):]  # no XML prolog or DOCTYPE inside HTML
-    data = step_data(root, params)
+    data = step_data(root, params) if depth is None else collapsed_step_data(root, depth, params)
     data["forward"] = not show_grad
-    name = title or data["nodes"][-1]["name"]
+    seeded = data["steps"][0]["child"]  # the first step seeds the output
+    name = title or next(n["name"] for n in data["nodes"] if n["id"] == seeded)
     page = (_HERE / "page.html").read_text(encoding="utf-8")
     fill = {"TITLE": html.escape(f"backward through {name}"),
             "STYLE": (_HERE / "page.css").read_text(encoding="utf-8"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .draw import draw_dot
-from .page import PAGE_DEPTH_ADVICE, html_page
+from .page import html_page
 from .graphviz_cmd import INSTALL_ADVICE, RendererNotFoundError, find_renderer, run_graphviz
 
 __all__ = ["render", "find_renderer", "RendererNotFoundError"]
@@ -22,8 +22,8 @@ def render(root, path, **draw_dot_options):
 
     The format comes from the suffix: `.svg` or `.png` run Graphviz (the system `dot`,
     or `graphviz-pure`); `.html` writes the page that steps through backward (one
-    self-contained file, see `minigpt.viz.page`; every node, so no depth=); `.dot`
-    (or `.gv`) writes the DOT source and needs nothing.
+    self-contained file, see `minigpt.viz.page`); `.dot` (or `.gv`) writes the DOT
+    source and needs nothing.
     Missing folders are created. Without a renderer the DOT source is still written
     next to `path` and RendererNotFoundError (a RuntimeError) says what to install.
     """
@@ -32,8 +32,6 @@ def render(root, path, **draw_dot_options):
     if fmt is None:
         raise ValueError(f"render: cannot tell the format of {str(path)!r}; "
                          f"use a file name ending in {', '.join(_FORMATS)}")
-    if fmt == "html" and draw_dot_options.get("depth") is not None:
-        raise ValueError(f"render: {PAGE_DEPTH_ADVICE}")
     source = draw_dot(root, **draw_dot_options).source
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "dot":
