@@ -1,6 +1,6 @@
-"""`draw_dot`: the graph that produced a Value, as a `graphviz.Digraph`.
+"""`draw_dot`: the graph that produced a Value, as a `Picture` (a `graphviz.Digraph`).
 
-How the pictures are coloured (no legend needed):
+How the pictures are coloured (a collapsed picture says so in its caption):
     gold, thick border   the output (`root`)
     white record         a result of an operation, with its data and grad
     small grey circle    the operation that made the record to its right
@@ -9,6 +9,7 @@ How the pictures are coloured (no legend needed):
     small grey text      any other unlabelled leaf: a constant such as the 2 in `2 * x`,
                          named as in the text tools (`leaf#3 = 2.0`)
     lavender box         a module collapsed by `depth=` (name, size, shapes)
+    "op  xN"             N alike operations drawn once by `depth=`
 Nodes made by a module inside `with scopes():` sit in a frame named by the module
 path (`blocks.0.attn`), nested like the modules.
 
@@ -19,6 +20,8 @@ than k levels become one box each, and what is still drawn is summarised by kind
 read. Levels count module names, with a list index part of its name: `blocks.0`
 is level 1 and `blocks.0.attn` level 2, so for a MiniGPT depth=0 shows `blocks.0`
 as a box and depth=1 opens it to show boxes for `blocks.0.ln1`, `blocks.0.attn`...
+A layer with no sub-modules (LayerNorm, Linear) is a box at any depth. A long
+summary is folded to fit a 16:9 slide (`layout.py`).
 """
 from __future__ import annotations
 
