@@ -4,7 +4,9 @@ The full graph has about 200 nodes, too many to read, so the picture uses depth=
 the four projections (q_proj, k_proj, v_proj, out_proj) become one box each and the
 attention itself is summarised by kind ("dot x6": the six causal scores q.k, then
 "attend x12": softmax and weighted sum of the values, 4 features x 3 positions).
-`with scopes():` records which module made each node; depth= needs it.
+`with scopes():` records which module made each node; depth= needs it. The page
+that steps through backward (same name, .html) shows every node of the head, all
+~200 of them, edge by edge.
 
 Run: python examples/graph_attention_head.py [out.svg]   (default: out/graph_attention_head.svg)
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 from minigpt import Value, vsum
 from minigpt.nn import SelfAttention
 from minigpt.example_graphs import label_parameters
-from minigpt.viz import render, scopes
+from minigpt.viz import find_renderer, render, scopes
 
 out = sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "out" / "graph_attention_head.svg"
 
@@ -30,3 +32,5 @@ total.label = "out"
 total.backward()
 
 print(f"wrote {render(total, out, depth=0, params=head)}")
+if find_renderer():
+    print(f"wrote {render(total, Path(out).with_suffix('.html'), params=head)}")

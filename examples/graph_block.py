@@ -6,6 +6,9 @@ operations between them are summarised by kind ("+ x24" is one residual add per
 feature and position). Top to bottom, it reads like the block's forward():
 x -> ln1 -> attn -> + -> ln2 -> ffn -> +. Try depth=0 for just the four parts.
 
+The page (same name, .html) steps through backward over the same collapsed picture,
+one step per drawn edge, with the gradients summed per box.
+
 Run: python examples/graph_block.py [out.svg]   (default: out/graph_block.svg)
 """
 import random
@@ -15,7 +18,7 @@ from pathlib import Path
 from minigpt import Value, vsum
 from minigpt.nn import TransformerBlock
 from minigpt.example_graphs import label_parameters
-from minigpt.viz import render, scopes
+from minigpt.viz import find_renderer, render, scopes
 
 out = sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "out" / "graph_block.svg"
 
@@ -30,3 +33,5 @@ total.label = "out"
 total.backward()
 
 print(f"wrote {render(total, out, depth=1, rankdir='TB', params=block)}")
+if find_renderer():
+    print(f"wrote {render(total, Path(out).with_suffix('.html'), depth=1, rankdir='TB', params=block)}")

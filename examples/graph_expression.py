@@ -1,14 +1,17 @@
 """Draw micrograd's expression L = (a*b + c) * f, and watch backprop step by step.
 
+It also writes out/graph_expression.html, a page that steps through the same
+backward pass in a browser, edge by edge (arrow keys, or the buttons).
+
 Run: python examples/graph_expression.py [out.svg]   (default: out/graph_expression.svg)
-Needs a Graphviz renderer for .svg/.png: apt-get install graphviz, or
-pip install 'minigpt[render]'. A .dot path works without one.
+Needs a Graphviz renderer for .svg/.png/.html: apt-get install graphviz, or
+pip install 'scalar-minigpt[render]'. A .dot path works without one (and no page is written).
 """
 import sys
 from pathlib import Path
 
 from minigpt import Value
-from minigpt.viz import explain_backward, print_tree, render
+from minigpt.viz import explain_backward, find_renderer, print_tree, render
 
 out = sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "out" / "graph_expression.svg"
 
@@ -31,3 +34,5 @@ for step in explain_backward(L):
 print()
 print_tree(L)
 print(f"\nwrote {render(L, out)}")
+if find_renderer():
+    print(f"wrote {render(L, Path(out).with_suffix('.html'))}")

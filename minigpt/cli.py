@@ -446,21 +446,30 @@ def cmd_sample(args: argparse.Namespace) -> int:
 # graph
 # --------------------------------------------------------------------------------------
 def cmd_graph(args: argparse.Namespace) -> int:
-    """Draw the computation graph of a small example (expression up to a whole model)."""
+    """Draw the computation graph of a small example (expression up to a whole model),
+    or write the page that steps through its backward pass (--out FILE.html)."""
     from . import viz
     from .example_graphs import example
 
+    out = args.out or f"{args.what}.svg"
+    page = out.lower().endswith(".html")
     ex = example(args.what)
     depth = None if args.full else (ex.depth if args.depth is None else args.depth)
-    out = args.out or f"{args.what}.svg"
     try:
         path = viz.render(ex.root, out, depth=depth, rankdir=args.rankdir or ex.rankdir, params=ex.params)
     except viz.RendererNotFoundError as err:
         raise UserError(" ".join(str(err).split())) from None
-    except ValueError as err:  # a bad suffix, or a view too big to lay out
+    except viz.PictureTooBigError as err:  # advice in this command's own options
+        if err.depth is None:
+            advice = "draw a summary with --depth 1 (modules as boxes) or --depth 0"
+        else:
+            advice = f"try --depth {err.depth - 1}" if err.depth > 0 else "--depth 0 is the coarsest view there is"
+        raise UserError(f"the {args.what} picture would have {err.nodes:,} nodes, more than the "
+                        f"{err.limit:,} that can be laid out and read; {advice}") from None
+    except ValueError as err:  # a bad suffix
         raise UserError(" ".join(str(err).split())) from None
     shown = "the full graph" if depth is None else f"modules collapsed below depth {depth}"
-    print(f"wrote {path} ({args.what}: {shown})")
+    print(f"wrote {path} ({args.what}: {'a page stepping through backward over ' if page else ''}{shown})")
     return 0
 
 
@@ -568,7 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(func=cmd_sample)
 
     graph = sub.add_parser("graph", help="draw a computation graph (expression, neuron, attention, block, model)",
-                           description="Draw the computation graph of a small example as SVG, PNG or DOT. "
+                           description="Draw the computation graph of a small example as SVG, PNG or DOT, "
+                                       "or write an HTML page that steps through its backward pass. "
                                        "Blocks and models are drawn with modules collapsed into boxes "
                                        "(--depth); --full draws every node (refused when too big to lay out). "
                                        "Needs Graphviz's dot or pip install graphviz-pure.")
@@ -579,7 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--full", action="store_true", help="draw every node, no collapsing")
     graph.add_argument("--rankdir", choices=("LR", "TB"), default=None, help="layout direction (default: chosen per example)")
     graph.add_argument("--out", metavar="FILE", default=None,
-                       help="output file, .svg, .png or .dot (default: WHAT.svg)")
+                       help="output file: .svg, .png, .dot, or .html for a page that steps through "
+                            "backward (default: WHAT.svg)")
     graph.set_defaults(func=cmd_graph)
     return parser
 

@@ -12,7 +12,7 @@ import pytest
 
 from minigpt import Value, example_graphs, primitive_mode, topological_order, viz, vsum
 from minigpt.viz import draw as viz_draw
-from minigpt.viz import renderer as viz_render
+from minigpt.viz import graphviz_cmd as viz_cmd
 from minigpt.gpt import MiniGPT, cross_entropy_loss
 from minigpt.nn import MLP, Linear, Neuron, TransformerBlock
 
@@ -131,12 +131,12 @@ def test_colours_tell_output_inputs_parameters_and_constants_apart():
     assert viz_draw._PARAM_FILL in by_label["w1"] and viz_draw._PARAM_FILL in by_label["w.1"]
     assert viz_draw._PARAM_FILL in by_label["b"]
     assert viz_draw._INPUT_FILL in by_label["x1"]
-    assert "shape=plaintext" in by_label["2.0"]                     # the constant 2
+    assert "shape=plaintext" in by_label["leaf#0"] and "leaf#0 = 2.0" in by_label["leaf#0"]  # the constant 2
     root_attrs = nodes[f"n{len(topological_order(y)) - 1}"]
     assert viz_draw._OUTPUT_FILL in root_attrs and "penwidth" in root_attrs
-    # without params=, an unlabelled parameter cannot be told from a constant
+    # without params=, the live module that holds them names its parameters
     plain = dot_nodes(viz.draw_dot(y))
-    assert sum("shape=plaintext" in attrs for attrs in plain.values()) == 3  # w2, b and the 2
+    assert sum("shape=plaintext" in attrs for attrs in plain.values()) == 1  # only the 2
 
 
 def test_a_child_used_twice_gets_one_edge_labelled_x2():
@@ -208,7 +208,8 @@ def test_depth_without_scopes_summarises_but_draws_no_module_boxes():
     model = MiniGPT(27, 16, 4, 1, 16)
     loss = cross_entropy_loss(model(list(range(16))), list(range(1, 17)))  # no scopes(): no module tags
     summary = viz.draw_dot(loss, depth=1).source
-    assert "blocks.0" not in summary and viz_draw._BOX_FILL not in summary
+    assert not re.search(r"cluster_\d", summary) and viz_draw._BOX_FILL not in summary  # no module frames
+    assert "blocks.0.attn.*" in summary  # parameters are still named, from the model
     with pytest.raises(ValueError, match=r"no modules to collapse.*scopes\(\)"):
         viz.draw_dot(loss, depth=1, max_nodes=10)
     assert len(dot_nodes(viz.draw_dot(expr(), depth=1))) > 0
@@ -304,7 +305,7 @@ def test_render_without_a_renderer_says_what_to_install_and_writes_the_dot(tmp_p
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(viz_render, "_python_script_dirs", lambda: [])
+    monkeypatch.setattr(viz_cmd, "_python_script_dirs", lambda: [])
     assert viz.find_renderer() is None
     with pytest.raises(RuntimeError) as caught:
         viz.render(expr(), tmp_path / "expr.svg")
@@ -325,7 +326,7 @@ def test_find_renderer_prefers_the_system_dot(tmp_path, monkeypatch):
 
 
 def test_find_renderer_falls_back_to_graphviz_pure(tmp_path, monkeypatch):
-    installed = [d for d in viz_render._python_script_dirs()
+    installed = [d for d in viz_cmd._python_script_dirs()
                  if any(os.path.exists(os.path.join(d, n)) for n in ("graphviz-pure", "graphviz-pure.exe"))]
     if not installed:
         pytest.skip("graphviz-pure is not installed in this Python (pip install graphviz-pure)")
@@ -433,7 +434,7 @@ def test_explain_backward_and_print_tree_handle_deep_chains():
         y = y + 0.0
     steps = sum(1 for _ in viz.explain_backward(y))
     assert steps == 1 + 2 * 20_000 and x.grad == 1.0
-    text = viz.print_tree(y, depth=3, file=open(os.devnull, "w"))
+    text = viz.tree_text(y, depth=3)
     lines = text.splitlines()
     assert len(lines) == 8 and lines[4] == "|   |   |   `-- ..."  # 3 levels of +, then the cut
 
@@ -442,7 +443,8 @@ def test_explain_backward_and_print_tree_handle_deep_chains():
 def test_print_tree_of_an_expression(capsys):
     L = expr()
     L.backward()
-    text = viz.print_tree(L)
+    assert viz.print_tree(L) is None  # so a bare print_tree(L) at the prompt prints once
+    text = viz.tree_text(L)
     assert text == "\n".join([
         "L (*)  data=-8.0  grad=1.0",
         "|-- d (+)  data=4.0  grad=-2.0",
@@ -458,20 +460,20 @@ def test_print_tree_of_an_expression(capsys):
 def test_print_tree_shows_shared_nodes_once_and_cuts_at_depth(capsys):
     c = shared()
     c.backward()
-    assert viz.print_tree(c) == "\n".join([
+    assert viz.tree_text(c) == "\n".join([
         "c (*)  data=36.0  grad=1.0",
-        "|-- b (+)  data=6.0  grad=12.0  #1",
-        "|   |-- a  data=3.0  grad=24.0  #0",
-        "|   `-- a (see #0)",
-        "`-- b (see #1)",
+        "|-- b (+)  data=6.0  grad=12.0",
+        "|   |-- a  data=3.0  grad=24.0",
+        "|   `-- a (see above)",
+        "`-- b (see above)",
     ])
-    assert viz.print_tree(c, depth=1) == "\n".join([
+    assert viz.tree_text(c, depth=1) == "\n".join([
         "c (*)  data=36.0  grad=1.0",
-        "|-- b (+)  data=6.0  grad=12.0  #1",
+        "|-- b (+)  data=6.0  grad=12.0",
         "|   `-- ...",
-        "`-- b (see #1)",
+        "`-- b (see above)",
     ])
-    assert viz.print_tree(c, depth=0) == "c (*)  data=36.0  grad=1.0\n`-- ..."
+    assert viz.tree_text(c, depth=0) == "c (*)  data=36.0  grad=1.0\n`-- ..."
     with pytest.raises(ValueError, match="depth"):
         viz.print_tree(c, depth=-1)
 

@@ -1,19 +1,21 @@
 """Pictures and step-by-step walk-throughs of computation graphs.
 
-    draw_dot(root)            the graph that produced `root`, as a graphviz.Digraph  (draw.py)
+    draw_dot(root)            the graph that produced `root`, as a Picture (a graphviz.Digraph) (draw.py)
     render(root, "g.svg")     the same picture written to .svg, .png or .dot          (renderer.py)
+    render(root, "g.html")    one offline page stepping through backward on it       (page.py)
     explain_backward(root)    backpropagation as a sequence of chain-rule steps       (text.py)
-    print_tree(root)          the expression as an indented text tree                 (text.py)
+    print_tree(root)          the expression as an indented text tree (tree_text: the text) (text.py)
     scopes()                  record which module made each node, for depth=          (scopes.py)
 
 All of them take minigpt's Values or any micrograd-like value (`data`, `grad`, `_prev`,
-`_op`), and name a node the same way: its label, else its operation and its position in
-the topological order (`tanh#4`; an unlabelled leaf is `leaf#0`).
+`_op`), and name a node the same way: its label, else its parameter name (`w.0`), else
+its operation and its position in the topological order (`tanh#4`; an unlabelled leaf
+is `leaf#0`). See `graph.py`.
 """
-from .draw import DEFAULT_MAX_NODES, draw_dot
+from .draw import DEFAULT_MAX_NODES, Picture, PictureTooBigError, draw_dot
 from .renderer import RendererNotFoundError, find_renderer, render
 from .scopes import scopes
-from .text import BackwardStep, explain_backward, print_tree
+from .text import BackwardStep, explain_backward, print_tree, tree_text
 
-__all__ = ["draw_dot", "render", "scopes", "explain_backward", "BackwardStep", "print_tree", "find_renderer",
-           "RendererNotFoundError", "DEFAULT_MAX_NODES"]
+__all__ = ["draw_dot", "Picture", "PictureTooBigError", "render", "scopes", "explain_backward", "BackwardStep",
+           "print_tree", "tree_text", "find_renderer", "RendererNotFoundError", "DEFAULT_MAX_NODES"]

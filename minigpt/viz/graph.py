@@ -6,23 +6,39 @@ student writes in the exercises. `as_graph(root)` returns minigpt Values unchang
 wraps other values in `Foreign` nodes that look like minigpt's (`_children`, `op`,
 `label`, and `.grad` read and written through to the original).
 
-Names: every tool names a node by its label, else by its operation and its position
-in the topological order (`tanh#4`; an unlabelled leaf is `leaf#0`).
+Names (`node_names`): every tool names a node the same way: its label; else, for a
+parameter, its name in its module (`w.0`, `blocks.0.attn.q_proj.weight.3.7`); else its
+operation and its number N, its position in the topological order (`tanh#4`; an
+unlabelled leaf that is no parameter, a constant such as the 2 in `2 * x`, is
+`leaf#0`). `#N` appears nowhere else, so a name means the same node everywhere.
+
+Which leaves are parameters: those listed in `params=` (a Module, {name: Value} or
+Values); without it, those of the modules called inside `with scopes():`, and those
+held by a live `Module` (found when a picture or a text is made, by looking through
+the objects Python keeps: outside `scopes()` nothing is recorded while the model
+runs, so this costs nothing when no picture is drawn).
 """
 from __future__ import annotations
 
+import gc
 import weakref
 from typing import Dict, List
 
 from ..engine import Value
+from ..module import Module
 
-__all__ = ["as_graph", "Foreign", "default_name", "num", "scope_of", "components", "prefix",
-           "SCOPE_TAGS", "SCOPE_SHAPES"]
+__all__ = ["as_graph", "Foreign", "default_name", "node_names", "parameter_names", "num", "scope_of", "components", "prefix",
+           "SCOPE_TAGS", "SCOPE_SHAPES", "SCOPE_CALLS", "SCOPE_PARAMS"]
 
-# Filled by minigpt.viz.scopes(): node -> the path of the module that made it, and
-# module path -> (input shape, output shape) of its last call.
+# Filled by minigpt.viz.scopes(): node -> the path of the module that made it,
+# module path -> (input shape, output shape) of its last call, and module path -> how
+# many times it was called in the latest `with scopes():` block.
 SCOPE_TAGS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 SCOPE_SHAPES: Dict[str, tuple] = {}
+SCOPE_CALLS: Dict[str, int] = {}
+# parameter -> its name in the outermost module called inside `with scopes():`, kept
+# for as long as the parameter lives (the module itself may be gone by drawing time)
+SCOPE_PARAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class Foreign:
@@ -51,8 +67,9 @@ class Foreign:
 
 
 def as_graph(root):
-    """`root` itself when it is a minigpt Value, else the same graph as `Foreign` nodes."""
-    if isinstance(root, Value):
+    """`root` itself when it is a minigpt Value (or already read), else the same graph
+    as `Foreign` nodes."""
+    if isinstance(root, (Value, Foreign)):
         return root
     if not all(hasattr(root, name) for name in ("data", "grad", "_prev")):
         raise TypeError(f"expected a Value (or an object with data, grad, _prev and _op, like micrograd's), "
@@ -84,6 +101,48 @@ def default_name(v, i: int) -> str:
     if v.label:
         return v.label
     return f"{v.op}#{i}" if v.op else f"leaf#{i}"
+
+
+def parameter_names(order: list, params=None) -> Dict[Value, str]:
+    """Parameter -> its name, for the leaves in `order` that are parameters.
+
+    `params` (a Module, a {name: Value} dict or a list of Values) says which they are;
+    without it, the modules called inside `with scopes():` and the live Modules
+    holding leaves of this graph name them, the one holding the most first (so an
+    MLP, not one of its neurons, names its weights)."""
+    if params is not None:
+        if isinstance(params, Module):
+            return {v: name for name, v in params.named_parameters()}
+        if isinstance(params, dict):
+            return {v: str(name) for name, v in params.items()}
+        return {v: "" for v in params}
+    leaves = {id(v) for v in order if not v._children and isinstance(v, Value)}
+    if not leaves:
+        return {}
+    modules = [m for m in gc.get_objects() if isinstance(m, Module)]
+    inner = {id(sub) for m in modules for _, sub in m.named_modules()[1:]}
+    found = []
+    for m in modules:
+        if id(m) not in inner:  # only outermost modules, for full names
+            named = [(name, v) for name, v in m.named_parameters() if id(v) in leaves]
+            if named:
+                found.append(named)
+    names: Dict[Value, str] = {}
+    for v in order:
+        if id(v) in leaves and v in SCOPE_PARAMS:
+            names[v] = SCOPE_PARAMS[v]
+    for named in sorted(found, key=len, reverse=True):
+        for name, v in named:
+            names.setdefault(v, name)
+    return names
+
+
+def node_names(order: list, params=None):
+    """(node -> name, parameter -> name) for the nodes in topological `order`: the
+    label, else the parameter name, else `op#N` / `leaf#N` (see the module doc)."""
+    pnames = parameter_names(order, params)
+    names = {v: v.label or pnames.get(v) or default_name(v, i) for i, v in enumerate(order)}
+    return names, pnames
 
 
 def num(x: float, digits: int = 6) -> str:

@@ -4,7 +4,9 @@ Inside `with scopes():` every module call runs through `_record_call`: when the 
 returns, each node reachable from its output that is not one of its inputs (nor a leaf)
 and has no module yet is tagged with the module's path (`blocks.0.attn`). Inner modules
 return first, so each node ends up tagged with the innermost module that made it.
-Nothing in the engine or the layers changes; the tags live in `graph.SCOPE_TAGS`.
+The outermost module's parameter names are kept too (`graph.SCOPE_PARAMS`), so that
+pictures name the parameters even once the module itself is gone. Nothing in the
+engine or the layers changes; the tags live in `graph.SCOPE_TAGS`.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from ..engine import Value
 from ..module import Module, set_call_wrapper
-from .graph import SCOPE_SHAPES, SCOPE_TAGS
+from .graph import SCOPE_CALLS, SCOPE_PARAMS, SCOPE_SHAPES, SCOPE_TAGS
 
 __all__ = ["scopes"]
 
@@ -30,6 +32,7 @@ def scopes() -> Iterator[Dict[str, Tuple[tuple, tuple]]]:
     group and collapse. Yields the shapes seen: path -> (input shape, output shape).
     """
     SCOPE_SHAPES.clear()
+    SCOPE_CALLS.clear()
     previous = set_call_wrapper(_record_call)
     saved = list(_calls)
     try:
@@ -41,6 +44,9 @@ def scopes() -> Iterator[Dict[str, Tuple[tuple, tuple]]]:
 
 def _record_call(module: Module, args: tuple, kwargs: dict):
     path = _path_of(module)
+    if not _calls:  # the outermost module names the parameters, for the pictures
+        for name, p in module.named_parameters():
+            SCOPE_PARAMS[p] = name
     _calls.append((module, path))
     try:
         out = module.forward(*args, **kwargs)
@@ -49,6 +55,7 @@ def _record_call(module: Module, args: tuple, kwargs: dict):
     if _calls or path:  # the outermost module's own nodes stay at the top level ('')
         _tag(out, args, path)
         SCOPE_SHAPES[path] = (_shape(args[0]) if args else (), _shape(out))
+        SCOPE_CALLS[path] = SCOPE_CALLS.get(path, 0) + 1
     return out
 
 

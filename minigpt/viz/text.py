@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Dict, Iterator, Optional
 
 from ..engine import topological_order
-from .graph import Foreign, as_graph, default_name, num
+from .graph import Foreign, as_graph, node_names, num
 
-__all__ = ["explain_backward", "BackwardStep", "print_tree"]
+__all__ = ["explain_backward", "BackwardStep", "print_tree", "tree_text"]
 
 # --------------------------------------------------------------------------------------
 # explain_backward
@@ -20,7 +20,8 @@ class BackwardStep:
     Attributes: `child`, `parent` (None for the first step, which seeds the root),
     `local` (d parent / d child), `upstream` (d root / d parent from this pass,
     complete by the time `parent` passes it on), `before` and `after`
-    (`child.grad` around the step). `str(step)` is the step written out.
+    (`child.grad` around the step). `str(step)` is the step written out, and so is
+    `repr(step)`, so that `next(steps)` at the prompt shows just the line.
     """
 
     __slots__ = ("child", "parent", "local", "upstream", "before", "after", "text")
@@ -33,7 +34,7 @@ class BackwardStep:
         return self.text
 
     def __repr__(self) -> str:
-        return f"BackwardStep({self.text!r})"
+        return self.text
 
 
 def _local_text(parent, position: int, names: Dict[object, str]) -> str:
@@ -48,7 +49,7 @@ def _local_text(parent, position: int, names: Dict[object, str]) -> str:
     return f"d {p}/d {c}"
 
 
-def explain_backward(root) -> Iterator[BackwardStep]:
+def explain_backward(root, params=None) -> Iterator[BackwardStep]:
     """Backpropagation from `root`, one chain-rule step at a time.
 
     Yields the seed step (`L.grad = 1.0`) and then one step per edge child <- node,
@@ -67,10 +68,13 @@ def explain_backward(root) -> Iterator[BackwardStep]:
     A micrograd-like value keeps its derivatives in `_backward` closures: then each
     node's closure runs once, as micrograd's `backward()` does, and each child's step
     shows the local derivative read off the change in its grad.
+
+    Nodes are named as in every picture (`minigpt.viz.graph.node_names`); `params`
+    is as in `draw_dot`.
     """
     root = as_graph(root)
     order = topological_order(root)
-    names = {v: default_name(v, i) for i, v in enumerate(order)}
+    names, _ = node_names(order, params)
     if isinstance(root, Foreign):
         yield from _closure_steps(root, order, names)
         return
@@ -117,24 +121,28 @@ def _step(child, node, local: float, g: float, before: float, how: str, names) -
 # --------------------------------------------------------------------------------------
 # print_tree
 # --------------------------------------------------------------------------------------
-def print_tree(root, depth: Optional[int] = None, file=None) -> str:
-    """Print the expression under `root` as an indented tree and return the text.
+def print_tree(root, depth: Optional[int] = None, file=None, params=None) -> None:
+    """Print the expression under `root` as an indented tree (`tree_text`).
 
-    One line per node: its name (label, or `op#i`), its operation in parentheses when
-    it has a label, data and grad. A node used in several places is written out once,
-    tagged `#i`, and referred to as `(see #i)` afterwards. With `depth=k` only k
-    levels below the root are shown; `...` marks what is cut. Uses an explicit
-    stack, so any depth of graph is fine.
+    Returns None, so a bare `print_tree(L)` at the prompt prints the tree once; use
+    `tree_text` for the text as a string. `file` is where to print (sys.stdout)."""
+    print(tree_text(root, depth, params), file=file)
+
+
+def tree_text(root, depth: Optional[int] = None, params=None) -> str:
+    """The expression under `root` as an indented tree, one line per node.
+
+    Each line: the node's name (as in every picture), its operation in parentheses
+    when the name is not made of it, data and grad. A node used in several places is
+    written out the first time and as `name (see above)` afterwards. With `depth=k`
+    only k levels below the root are shown; `...` marks what is cut. Uses an
+    explicit stack, so any depth of graph is fine. `params` is as in `draw_dot`.
     """
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise ValueError(f"depth must be a non-negative integer or None, got {depth!r}")
     root = as_graph(root)
     order = topological_order(root)
-    index = {v: i for i, v in enumerate(order)}
-    uses: Dict[object, int] = {}
-    for v in order:
-        for c in v._children:
-            uses[c] = uses.get(c, 0) + 1
+    names, _ = node_names(order, params)
 
     lines = []
     shown = set()
@@ -142,17 +150,13 @@ def print_tree(root, depth: Optional[int] = None, file=None) -> str:
     stack = [(root, 0, "", "")]
     while stack:
         v, level, lead, child_lead = stack.pop()
-        i = index[v]
-        name = default_name(v, i)
-        tag = f"#{i}"
+        name = names[v]
         if v in shown:
-            lines.append(f"{lead}{name} (see {tag})")
+            lines.append(f"{lead}{name} (see above)")
             continue
         shown.add(v)
-        line = f"{lead}{name}" + (f" ({v.op})" if v.op and v.label else "")
+        line = f"{lead}{name}" + (f" ({v.op})" if v.op and not name.startswith(v.op + "#") else "")
         line += f"  data={num(v.data)}  grad={num(v.grad)}"
-        if uses.get(v, 0) > 1 and not name.endswith(tag):
-            line += f"  {tag}"
         lines.append(line)
         if not v._children:
             continue
@@ -163,7 +167,4 @@ def print_tree(root, depth: Optional[int] = None, file=None) -> str:
         for k in range(last, -1, -1):  # pushed in reverse so the first child prints first
             branch, extend = ("`-- ", "    ") if k == last else ("|-- ", "|   ")
             stack.append((v._children[k], level + 1, child_lead + branch, child_lead + extend))
-    text = "\n".join(lines)
-    print(text, file=file)
-    return text
-
+    return "\n".join(lines)

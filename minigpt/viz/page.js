@@ -1,0 +1,184 @@
+// Stepping through backward on the picture of a graph (minigpt.viz.page).
+//
+// The page state is one number, k: how many steps of explain_backward have been
+// applied. Every node's grad at k is replayed from the step list (each step sets
+// one child's grad), so stepping back is as exact as stepping forward.
+(function () {
+  "use strict";
+  const data = JSON.parse(document.getElementById("mg-data").textContent);
+  const svg = document.querySelector("#mg-picture svg");
+  const line = document.getElementById("mg-line");
+  const counter = document.getElementById("mg-counter");
+  const info = document.getElementById("mg-info");
+  const forwardBox = document.getElementById("mg-forward");
+
+  // Graphviz titles each node and edge group with its DOT id: "n3", "o3", "n3->o7".
+  const drawn = {};
+  svg.querySelectorAll("g.node, g.edge").forEach(function (g) {
+    const title = g.querySelector("title");
+    if (title) drawn[title.textContent] = g;
+  });
+  const nodes = {};
+  data.nodes.forEach(function (n) { nodes[n.id] = n; });
+  // the <text> that shows each record's grad ("grad 6.0")
+  const gradText = {};
+  data.nodes.forEach(function (n) {
+    const g = drawn[n.id];
+    if (!g) return;
+    g.querySelectorAll("text").forEach(function (t) {
+      if (t.textContent.indexOf("grad ") === 0) {
+        t.classList.add("mg-grad");
+        gradText[n.id] = t;
+      }
+    });
+  });
+
+  // The picture is scaled to the width of the window, between 0.6 and 2 times its
+  // size; a bigger one scrolls.
+  function fit() {
+    const box = svg.viewBox.baseVal;
+    const room = document.getElementById("mg-picture").clientWidth - 4;
+    if (box && box.width > 0) {
+      const scale = Math.max(0.6, Math.min(2, room / box.width * 0.75));
+      svg.style.width = (box.width * scale * 4 / 3) + "px";  // viewBox units are points
+    }
+  }
+  fit();
+  window.addEventListener("resize", fit);
+
+  let k = 0;           // steps applied
+  let grads = {};      // node id -> grad text at k
+  let selected = null; // node id shown in the side panel
+
+  function gradsAt(k) {
+    const g = {};
+    data.nodes.forEach(function (n) { g[n.id] = "0.0"; });
+    for (let i = 0; i < k; i++) g[data.steps[i].child] = data.steps[i].after;
+    return g;
+  }
+
+  function opOf(id) { return "o" + id.slice(1); }   // a record's operation circle
+
+  function mark(id, cls) { if (drawn[id]) drawn[id].classList.add(cls); }
+
+  function show() {
+    const forward = forwardBox.checked;
+    grads = gradsAt(k);
+    Object.keys(gradText).forEach(function (id) {
+      gradText[id].textContent = "grad " + grads[id];
+      gradText[id].style.visibility = forward ? "hidden" : "visible";
+    });
+    svg.querySelectorAll(".mg-child, .mg-parent, .mg-edge").forEach(function (g) {
+      g.classList.remove("mg-child", "mg-parent", "mg-edge");
+    });
+    const step = k > 0 ? data.steps[k - 1] : null;
+    if (forward) {
+      line.textContent = "Forward values: each record shows its data; grads are hidden.";
+    } else if (step === null) {
+      line.textContent = "Before backward: every grad is 0. Step (\u2192) to seed the output.";
+    } else {
+      line.textContent = step.text;
+      mark(step.child, "mg-child");
+      if (step.parent !== null && data.collapsed) {   // boxes: one edge, box to box
+        mark(step.parent, "mg-parent");
+        mark(step.child + "->" + step.parent, "mg-edge");
+      } else if (step.parent !== null) {              // every node: child -> op -> result
+        mark(step.parent, "mg-parent");
+        mark(opOf(step.parent), "mg-parent");
+        mark(step.child + "->" + opOf(step.parent), "mg-edge");
+        mark(opOf(step.parent) + "->" + step.parent, "mg-edge");
+      }
+    }
+    if (step !== null && drawn[step.child]) reveal(drawn[step.child]);
+    counter.textContent = "step " + k + " of " + data.steps.length;
+    if (selected !== null) describe(selected);
+  }
+
+  // On a big graph, bring the node being updated to the middle when it is out of
+  // sight (above the window, under the sticky header, or outside the picture's box).
+  function reveal(g) {
+    const r = g.getBoundingClientRect();
+    const top = document.querySelector("header").getBoundingClientRect().bottom;
+    const box = document.getElementById("mg-picture").getBoundingClientRect();
+    if (r.top < top || r.bottom > window.innerHeight || r.left < box.left || r.right > box.right) {
+      g.scrollIntoView({block: "center", inline: "center"});
+    }
+  }
+
+  function go(to) {
+    k = Math.max(0, Math.min(data.steps.length, to));
+    show();
+  }
+
+  function cell(row, text) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    row.appendChild(td);
+  }
+
+  // the side panel: op, data, grad now, and each child with its local derivative
+  function describe(id) {
+    const n = nodes[id];
+    svg.querySelectorAll(".mg-selected").forEach(function (g) { g.classList.remove("mg-selected"); });
+    mark(id, "mg-selected");
+    info.replaceChildren();
+    const h = document.createElement("h2");
+    h.textContent = n.name;
+    info.appendChild(h);
+    const table = document.createElement("table");
+    [["op", n.op || "(leaf)"], ["data", n.data || "-"],
+     ["grad", forwardBox.checked ? "(hidden)" : grads[id]]].forEach(function (pair) {
+      const row = table.insertRow();
+      cell(row, pair[0]);
+      cell(row, pair[1]);
+    });
+    info.appendChild(table);
+    if (n.children.length) {
+      const p = document.createElement("p");
+      p.textContent = data.collapsed ? "inputs, with the gradient that flows back to each:"
+                                     : "children, with d " + n.name + " / d child:";
+      info.appendChild(p);
+      const kids = document.createElement("table");
+      n.children.forEach(function (c) {
+        const row = kids.insertRow();
+        cell(row, nodes[c[0]].name);
+        if (!data.collapsed) cell(row, "data " + nodes[c[0]].data);
+        cell(row, (data.collapsed ? "flow " : "local ") + c[1]);
+      });
+      info.appendChild(kids);
+    }
+  }
+
+  svg.querySelectorAll("g.node").forEach(function (g) {
+    g.addEventListener("click", function () {
+      const title = g.querySelector("title").textContent;
+      const id = title.charAt(0) === "o" ? "n" + title.slice(1) : title;
+      if (nodes[id]) {
+        selected = id;
+        describe(id);
+      }
+    });
+  });
+
+  document.getElementById("mg-reset").addEventListener("click", function () { go(0); });
+  document.getElementById("mg-back").addEventListener("click", function () { go(k - 1); });
+  document.getElementById("mg-step").addEventListener("click", function () { go(k + 1); });
+  document.getElementById("mg-end").addEventListener("click", function () { go(data.steps.length); });
+  forwardBox.addEventListener("change", show);
+  document.addEventListener("keydown", function (e) {
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    const keys = {ArrowRight: k + 1, ArrowLeft: k - 1, Home: 0, End: data.steps.length};
+    if (e.key in keys) {
+      e.preventDefault();
+      go(keys[e.key]);
+    } else if (e.key === "f" || e.key === "F") {
+      forwardBox.checked = !forwardBox.checked;
+      show();
+    }
+  });
+
+  forwardBox.checked = data.forward === true;
+  // "#step=5" or "#step=end" in the address opens the page at that step
+  const wanted = /step=(\d+|end)/.exec(location.hash);
+  go(wanted === null ? 0 : wanted[1] === "end" ? data.steps.length : parseInt(wanted[1], 10));
+})();
