@@ -119,7 +119,7 @@ def parameter_names(order: list, params=None) -> Dict[Value, str]:
     leaves = {id(v) for v in order if not v._children and isinstance(v, Value)}
     if not leaves:
         return {}
-    modules = [m for m in gc.get_objects() if isinstance(m, Module)]
+    modules = [m for m in gc.get_objects() if issubclass(type(m), Module)]  # type(): no __class__ lookups
     inner = {id(sub) for m in modules for _, sub in m.named_modules()[1:]}
     found = []
     for m in modules:
