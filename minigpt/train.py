@@ -54,7 +54,8 @@ class TrainConfig:
     'constant', after `warmup_steps`; eval_every: evaluate the held-out split every
     this many steps (0: only at the end); eval_docs: how many held-out examples an
     evaluation uses; seed: data order (and, in the CLI, the model's initial weights);
-    checkpoint_every: also save every this many steps (0: at the end and on Ctrl-C).
+    checkpoint_every: also save every this many steps (0: at the end and on Ctrl-C);
+    batch_size: examples (documents or windows) per step, their losses averaged.
     """
 
     steps: int = 1000
@@ -68,6 +69,7 @@ class TrainConfig:
     eval_docs: int = 50
     seed: int = 0
     checkpoint_every: int = 0
+    batch_size: int = 1
 
     def __post_init__(self):
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
@@ -76,6 +78,8 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         for name in ("warmup_steps", "eval_every", "eval_docs", "checkpoint_every"):
             n = getattr(self, name)
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -270,18 +274,26 @@ class Trainer:
 
     # ---- one step and one evaluation -------------------------------------------------
     def train_step(self) -> Tuple[float, int]:
-        """One optimizer step; returns (loss, number of target tokens)."""
-        inputs, targets = self.data.example(self.step, self.config.seed, self.model.config.context_len)
+        """One optimizer step on `batch_size` examples; returns (their mean loss, number
+        of target tokens). Example i of step s is example s * batch_size + i."""
+        batch = self.config.batch_size
         self.optimizer.lr = self.config.learning_rate(self.step)
-        with gc_paused():  # the graph has no cycles: skip the collector's rescans
-            loss = cross_entropy_loss(self.model(inputs), targets)
-            self.optimizer.zero_grad()
-            loss.backward()
-            value = loss.data
-            del loss  # frees the whole graph (by reference counting) before the update
+        self.optimizer.zero_grad()
+        value, tokens = 0.0, 0
+        for i in range(batch):
+            inputs, targets = self.data.example(self.step * batch + i, self.config.seed,
+                                                self.model.config.context_len)
+            with gc_paused():  # the graph has no cycles: skip the collector's rescans
+                loss = cross_entropy_loss(self.model(inputs), targets)
+                if batch > 1:
+                    loss = loss * (1.0 / batch)  # the gradients add up to those of the mean
+                loss.backward()
+                value += loss.data
+                del loss  # frees the whole graph (by reference counting) before the next
+            tokens += len(targets)
         self.optimizer.step()
         self.step += 1
-        return value, len(targets)
+        return value, tokens
 
     def evaluate(self) -> Optional[float]:
         """Mean loss over the held-out examples, without recording a graph."""
