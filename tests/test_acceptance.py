@@ -3,7 +3,7 @@
 - `minigpt demo` learns the grammar: `works` is the top-1 prediction after the
   canonical prompt `<bos> I work , you work , he` (about two minutes).
 - On names.txt, MiniGPT(27, 16, 4, 1, 16) trained 1,000 steps (Adam, lr 1e-2, linear
-  decay, betas 0.85/0.99) reaches a mean training loss of at most 2.45 over the last
+  decay, betas 0.85/0.99, 6 names a step) reaches a mean training loss of at most 2.35 over the last
   100 steps (about two minutes).
 """
 import os
@@ -37,4 +37,4 @@ def test_names_run_reaches_the_loss_target():
         sys.path.pop(0)
     trainer, result = run(NAMES, steps=1000, progress=False)
     assert sum(result.losses[:10]) / 10 > 3.0  # starts near ln 27 = 3.30
-    assert result.mean_loss(100) <= 2.45
+    assert result.mean_loss(100) <= 2.35
