@@ -12,7 +12,8 @@ with the repository root on `sys.path`, so PyPy needs no virtual environment:
             steps (the same on both interpreters: the arithmetic is the same)
   step      one training step (forward, loss, backward, Adam) of the 103,680-parameter
             MiniGPT(MiniGPTConfig(64, 4, 2, 256, 64, 32)) on 32 tokens: the median of
-            `--steps` steps after `--warmup` untimed ones (PyPy's JIT compiles during those)
+            `--steps` steps after `--warmup` untimed ones (PyPy's JIT compiles during those;
+            a training run has thousands of steps, so the settled time is the one that counts)
   generate  milliseconds per sampled token of `generate` with that model, 16 tokens after
             a 16-token prompt, after one untimed warm-up call
 
@@ -108,7 +109,8 @@ def main() -> int:
     p.add_argument("--pypy", default=shutil.which("pypy3"), help="the PyPy to run (default: pypy3 on PATH)")
     p.add_argument("--only", choices=WORKLOADS, action="append", help="run only these workloads")
     p.add_argument("--steps", type=int, default=5, help="timed steps of the step workload (default 5)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed steps before them (default 5)")
+    p.add_argument("--warmup", type=int, default=15,
+                   help="untimed steps before them (default 15: PyPy's JIT needs about that many to settle)")
     p.add_argument("--names-steps", type=int, default=1000, help="steps of the names run (default 1000)")
     p.add_argument("--quick", action="store_true", help="2 timed steps after 2 warm-up steps, 100 names steps")
     p.add_argument("--json", action="store_true", help="also print the results as one line of JSON")
