@@ -391,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--out", metavar="FILE", default=None,
                        help="output file, .svg, .png or .dot (default: WHAT.svg)")
     graph.set_defaults(func=cmd_graph)
+
+    from .exercises.commands import register as register_exercises  # exercises, grade
+    register_exercises(sub)
     return parser
 
 
