@@ -93,19 +93,29 @@ def explain_error(error: dict) -> str:
 
 # Which numbers of a probe's raw data must agree for the student's code to "do the same
 # thing" as a variant with a typical mistake (any one group of keys is enough).
-SAME_BEHAVIOUR = {"graph": (("own",), ("driven",)), "module": (("out", "grads"),), "loss": (("loss", "grads"),)}
+SAME_BEHAVIOUR = {"module": (("out", "grads"),), "loss": (("loss", "grads"),)}
+
+
+def behaviour_keys(check: Check):
+    if check.probe == "graph":  # the ways of getting gradients this check accepts
+        return [(way,) for way in check.args["ways"] if way != "order"]
+    return SAME_BEHAVIOUR.get(check.probe, ())
 
 
 def mistake_hints(check: Check, answer: dict, reference: Reference) -> List[str]:
-    """Hints of the typical mistakes whose reference variant behaves like the student's code."""
-    hints = []
+    """Hints of the typical mistakes whose reference variant behaves like the student's code:
+    it fails the same way, or it gives the student's numbers where those differ from the
+    reference's."""
+    hints, expected = [], reference(None)
     for name in check.mistakes:
         variant = reference(name)
         if "error" in answer:
             same = "error" in variant and variant["error"]["type"] == answer["error"]["type"]
         else:
-            same = "raw" in variant and any(numbers_match(answer["raw"], variant["raw"], keys)
-                                            for keys in SAME_BEHAVIOUR.get(check.probe, ()))
+            same = "raw" in variant and "raw" in expected and any(
+                numbers_match(answer["raw"], variant["raw"], keys)
+                and not numbers_match(expected["raw"], variant["raw"], keys)
+                for keys in behaviour_keys(check))
         if same:
             hints.append(f"likely mistake: {MISTAKES[name].hint}")
     return hints
@@ -121,7 +131,7 @@ def judge(task: Task, check: Check, answer: dict, reference: Reference) -> Verdi
     else:
         verdict = JUDGES[check.probe](task, check, answer["raw"], reference)
     if not verdict.passed:
-        hints = mistake_hints(check, answer, reference)
+        hints = [h for h in mistake_hints(check, answer, reference) if h not in verdict.message]
         if hints:
             verdict.message += "\n" + "\n".join(hints)
     return verdict
@@ -202,8 +212,13 @@ def judge_graph(task, check, raw, reference) -> Verdict:
     lines = [f"graph: {graph_text(check.args['graph'])}"]
     if "order" in ways:
         if "order" in raw:
-            lines.append("topological_order(L): " + "; ".join(order_problems(raw["order"], check.args["graph"]))
-                         + f" (got {', '.join(raw['order'])})")
+            problems = order_problems(raw["order"], check.args["graph"])
+            lines.append("topological_order(L): " + "; ".join(problems) + f" (got {', '.join(raw['order'])})")
+            # the order itself shows these two mistakes (the gradients they give depend on set order)
+            if any(" times" in p for p in problems):
+                lines.append(f"likely mistake: {MISTAKES['no_visited'].hint}")
+            elif any(" before its child " in p for p in problems):
+                lines.append(f"likely mistake: {MISTAKES['preorder'].hint}")
         elif "order_error" in raw:
             lines.append(f"topological_order(L) {explain_error(raw['order_error'])}")
     for way in ways:
@@ -344,7 +359,10 @@ def chi2_sf(x: float, dof: int) -> float:
 def chi_square(counts: List[int], probs: List[float]) -> tuple:
     """(statistic, degrees of freedom, p-value) of counts against probabilities.
 
-    Categories expected fewer than 5 times are pooled into one, as the test needs."""
+    Categories expected fewer than 5 times are pooled, as the test needs. A draw of
+    a category of probability 0 rejects the probabilities outright (p = 0)."""
+    if any(c and p == 0 for c, p in zip(counts, probs)):
+        return math.inf, 0, 0.0
     n = sum(counts)
     big = [(c, n * p) for c, p in zip(counts, probs) if n * p >= 5]
     small = [(c, n * p) for c, p in zip(counts, probs) if n * p < 5]
@@ -357,9 +375,9 @@ def chi_square(counts: List[int], probs: List[float]) -> tuple:
         big.append(pooled)
     if len(big) < 2:
         return 0.0, 0, 1.0
-    stat = sum((c - e) ** 2 / e if e > 0 else (math.inf if c else 0.0) for c, e in big)
+    stat = sum((c - e) ** 2 / e for c, e in big)
     dof = len(big) - 1
-    return stat, dof, chi2_sf(stat, dof) if math.isfinite(stat) else 0.0
+    return stat, dof, chi2_sf(stat, dof)
 
 
 def judge_sampling(task, check, raw, reference) -> Verdict:
@@ -388,9 +406,10 @@ def judge_sampling(task, check, raw, reference) -> Verdict:
                      [1.0 if i == best else 0.0 for i in range(len(logits))]),
                     ("every id is drawn with the same probability (the logits are not used)",
                      [1 / len(logits)] * len(logits))]
-    for text, q in alternatives:
-        if differences(q, probs, "") and chi_square(counts, q)[2] >= SAMPLING_ALPHA:
-            lines.append(f"likely mistake: the draws fit the case where {text}")
+    fits = [(chi_square(counts, q)[2], text) for text, q in alternatives if differences(q, probs, "")]
+    best = max(fits, default=(0.0, ""))
+    if best[0] >= SAMPLING_ALPHA:
+        lines.append(f"likely mistake: the draws fit the case where {best[1]} (p = {best[0]:.2g})")
     return Verdict(False, "\n".join(lines))
 
 

@@ -19,7 +19,7 @@ first.
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -108,19 +108,27 @@ def read_submission(folder) -> tuple:
 
 def grade(folder, task_ids: Optional[Sequence[str]] = None, public_only: bool = False,
           limits: sandbox.Limits = sandbox.Limits(), jobs: Optional[int] = None) -> Report:
-    """Grade the submission in `folder` on the given tasks (all by default)."""
+    """Grade the submission in `folder` on the given tasks (all by default).
+
+    A task starts once the tasks it uses are graded, so that it knows which of them
+    failed; among the tasks ready, the longest start first."""
     start = time.monotonic()
     files, notes = read_submission(folder)
     tasks = [TASKS_BY_ID[t] for t in task_ids] if task_ids else list(TASKS)
+    selected = {t.id for t in tasks}
+    waiting = sorted(tasks, key=lambda t: -sum(c.timeout for c in t.checks))  # a rough guess of its time
     run = _Runner(files, public_only, limits)
-    longest_first = sorted(tasks, key=lambda t: -sum(c.timeout for c in t.checks))  # a rough guess of its time
+    results: Dict[str, TaskResult] = {}
+    running: Dict[Future, str] = {}
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
-        results = dict(zip([t.id for t in longest_first], pool.map(run.task, longest_first)))
-        failed = {tid for tid, r in results.items() if not r.passed}
-        retries = {t.id: _stand_ins(t, failed) for t in tasks if t.id in failed}
-        retries = {tid: s for tid, s in retries.items() if s}
-        for tid, again in zip(retries, pool.map(lambda tid: run.task(TASKS_BY_ID[tid], retries[tid]), retries)):
-            results[tid] = _better(results[tid], again, retries[tid])
+        while waiting or running:
+            for task in [t for t in waiting if all(u in results or u not in selected for u in t.uses)]:
+                waiting.remove(task)
+                failed = {tid for tid, r in results.items() if not r.passed}
+                running[pool.submit(run.graded, task, _stand_ins(task, failed))] = task.id
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                results[running.pop(future)] = future.result()
     if run.uncapped:
         notes.append("the workers could not cap their memory on this system (no resource.RLIMIT_AS)")
     return Report(str(folder), [results[t.id] for t in tasks], notes, time.monotonic() - start)
@@ -128,7 +136,7 @@ def grade(folder, task_ids: Optional[Sequence[str]] = None, public_only: bool = 
 
 @dataclass
 class _StandIns:
-    """What of the reference stands in for a rerun, and the failed tasks it replaces."""
+    """What of the reference stands in for the failed tasks a task uses."""
     files: Sequence[str]       # whole modules: "engine"
     components: Sequence[str]  # contract names: "Module" (its methods), "LayerNorm", "Linear", ...
     fixes: Sequence[str]       # the failed tasks, in order
@@ -148,18 +156,6 @@ def _stand_ins(task: Task, failed) -> _StandIns:
     return _StandIns(files, components, fixes)
 
 
-def _better(own: TaskResult, again: TaskResult, stand_ins: _StandIns) -> TaskResult:
-    first = ", ".join(stand_ins.fixes)
-    if again.fraction > own.fraction:
-        how = "passes" if again.passed else f"scores {again.score:g}/{again.task.points:g}"
-        again.notes.insert(0, f"{how} with {stand_ins.describe()} in place of yours; fix task {first} first "
-                              f"(with your own code it scores {own.score:g}/{own.task.points:g})")
-        return again
-    own.notes.append(f"with {stand_ins.describe()} in place of yours it does no better: the problem is in this "
-                     f"task's own code (tasks it uses that fail too: {first})")
-    return own
-
-
 class _Runner:
     """Runs one task's checks in workers and judges them (thread-safe)."""
 
@@ -167,7 +163,29 @@ class _Runner:
         self.files, self.public_only, self.limits = files, public_only, limits
         self.uncapped = False
 
+    def graded(self, task: Task, stand_ins: _StandIns) -> TaskResult:
+        """The task's result, on its own merits. When tasks it uses failed, it runs first
+        with the reference standing in for them; only if that falls short of full marks
+        does it also run as it is, and the better of the two counts."""
+        if not stand_ins:
+            return self.task(task)
+        helped = self.task(task, stand_ins)
+        fixes = ", ".join(stand_ins.fixes)
+        if helped.passed:
+            helped.notes.insert(0, f"passes with {stand_ins.describe()} in place of yours; task {fixes} fails: "
+                                   f"fix that first")
+            return helped
+        own = self.task(task)
+        if helped.fraction > own.fraction:
+            helped.notes.insert(0, f"scores {helped.score:g}/{task.points:g} with {stand_ins.describe()} in place "
+                                   f"of yours ({own.score:g} with your own); task {fixes} fails: fix that first")
+            return helped
+        own.notes.append(f"with {stand_ins.describe()} in place of yours it does no better, so the problem is in "
+                         f"this task's own code (task {fixes} fails too)")
+        return own
+
     def task(self, task: Task, stand_ins: Optional[_StandIns] = None) -> TaskResult:
+        """One run of the task's checks (with the given stand-ins), judged."""
         checks = [c for c in task.checks if c.public or not self.public_only]
         files = dict(self.files)
         sources = reference.solution_sources()
