@@ -7,8 +7,9 @@ The zip holds, at its top level, the two scripts Gradescope runs:
   /autograder/results/results.json;
 
 and minigpt-src/, minigpt's own source (this package as installed, with a minimal
-pyproject.toml), which run_autograder puts on PYTHONPATH. The bundle needs no
-network and no other package.
+pyproject.toml). run_autograder runs it from there with `python -S` (no
+site-packages), so the bundle needs no network, no other package, and is not
+affected by whatever else the image has installed.
 """
 import zipfile
 from pathlib import Path

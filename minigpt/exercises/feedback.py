@@ -106,12 +106,13 @@ def mistake_hints(check: Check, answer: dict, reference: Reference) -> List[str]
     """Hints of the typical mistakes whose reference variant behaves like the student's code:
     it fails the same way, or it gives the student's numbers where those differ from the
     reference's."""
-    hints, expected = [], reference(None)
+    hints = []
     for name in check.mistakes:
         variant = reference(name)
         if "error" in answer:
             same = "error" in variant and variant["error"]["type"] == answer["error"]["type"]
         else:
+            expected = reference(None)
             same = "raw" in variant and "raw" in expected and any(
                 numbers_match(answer["raw"], variant["raw"], keys)
                 and not numbers_match(expected["raw"], variant["raw"], keys)
@@ -423,9 +424,9 @@ def judge_init_loss(task, check, raw, reference) -> Verdict:
     target = math.log(vocab)
     if abs(mean - target) <= INIT_LOSS_TOLERANCE:
         return Verdict(True)
-    text = (f"untrained models (your initialisation, random.seed {check.args['seeds']}) have mean loss {fmt(mean)}; "
-            f"a uniform guess over {vocab} tokens gives ln({vocab}) = {fmt(target)}, and an untrained model "
-            f"should be within {INIT_LOSS_TOLERANCE:g} of it")
+    text = (f"untrained models (your initialisation, random.seed {check.args['seeds']}) have mean loss {fmt(mean)} "
+            f"over every possible next token; a uniform guess over {vocab} tokens gives ln({vocab}) = {fmt(target)}, "
+            f"and an untrained model should be within {INIT_LOSS_TOLERANCE:g} of it")
     if not math.isfinite(mean):
         text += "\nhint: the loss is not a finite number"
     elif mean > target:

@@ -145,8 +145,16 @@ class _StandIns:
         return bool(self.files or self.components)
 
     def describe(self) -> str:
-        parts = [f"the reference {f}.py" for f in self.files] + [f"the reference {c}" for c in self.components]
-        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        return _and([f"the reference {f}.py" for f in self.files] + [f"the reference {c}" for c in self.components])
+
+    def failed_tasks(self) -> str:
+        if len(self.fixes) == 1:
+            return f"task {self.fixes[0]} fails"
+        return f"tasks {_and(self.fixes)} fail"
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _stand_ins(task: Task, failed) -> _StandIns:
@@ -170,18 +178,17 @@ class _Runner:
         if not stand_ins:
             return self.task(task)
         helped = self.task(task, stand_ins)
-        fixes = ", ".join(stand_ins.fixes)
+        fixes = stand_ins.failed_tasks()
         if helped.passed:
-            helped.notes.insert(0, f"passes with {stand_ins.describe()} in place of yours; task {fixes} fails: "
-                                   f"fix that first")
+            helped.notes.insert(0, f"passes with {stand_ins.describe()} in place of yours; {fixes}: fix that first")
             return helped
         own = self.task(task)
         if helped.fraction > own.fraction:
             helped.notes.insert(0, f"scores {helped.score:g}/{task.points:g} with {stand_ins.describe()} in place "
-                                   f"of yours ({own.score:g} with your own); task {fixes} fails: fix that first")
+                                   f"of yours ({own.score:g} with your own); {fixes}: fix that first")
             return helped
         own.notes.append(f"with {stand_ins.describe()} in place of yours it does no better, so the problem is in "
-                         f"this task's own code (task {fixes} fails too)")
+                         f"this task's own code ({fixes} as well)")
         return own
 
     def task(self, task: Task, stand_ins: Optional[_StandIns] = None) -> TaskResult:

@@ -101,8 +101,9 @@ class Modules:
             module = getattr(self, module_name)
             if module is not None and hasattr(module, name):
                 return getattr(module, name)
-        files = " or ".join(f"{m}.py" for m in where)
-        raise ContractError(f"{name} is not defined in {files}")
+        if "gpt" in where and self.gpt is None:
+            raise ContractError(f"gpt.py is missing, and nn.py does not define {name} either")
+        raise ContractError(f"{name} is not defined in {' or '.join(f'{m}.py' for m in where)}")
 
     def substitute(self, names, sources):
         """Use the reference's `names` (classes or functions) in place of the student's.
@@ -640,13 +641,19 @@ def training_sequence(args):
 
 
 def probe_init_loss(m, args):
-    """The loss of freshly built models (the student's own initialisation) on random text."""
+    """The loss of freshly built models (the student's own initialisation), averaged over
+    every possible target at each position: each row of logits goes to cross_entropy_loss
+    once per token id. (Averaging over targets, not drawing them, takes out the noise.)"""
+    vocab = args["ctor"]["vocab_size"]
     losses = []
     for seed in args["seeds"]:
         random.seed(seed)
         model = construct(m, "MiniGPT", args["ctor"])
-        seq = training_sequence(dict(args, seed=seed))
-        losses.append(number(m.find("cross_entropy_loss")(model(seq[:-1]), seq[1:]), "the loss"))
+        logits = model(training_sequence(dict(args, seed=seed))[:-1])
+        rows = [row for row in logits for _ in range(vocab)]
+        targets = [t for _ in logits for t in range(vocab)]
+        losses.append(number(m.find("cross_entropy_loss")(rows, targets), "the loss"))
+        collect_garbage()
     return {"losses": losses}
 
 

@@ -294,9 +294,10 @@ MAX_SCORE = sum(t.points for t in TASKS)
 # Statistical test of generate(): a chi-square goodness-of-fit test of the drawn ids
 # against softmax(logits / temperature), rejected below this p-value.
 SAMPLING_ALPHA = 0.001
-# Model sanity: the untrained loss must be within this of ln(vocab_size); the
+# Model sanity: the untrained loss must be within this of ln(vocab_size) (reasonable
+# initialisations measure +0.1 to +0.5 here, micrograd's uniform(-1, 1) weights +1.6); the
 # single-sequence training must end below OVERFIT_LOSS.
-INIT_LOSS_TOLERANCE = 0.5
+INIT_LOSS_TOLERANCE = 0.8
 OVERFIT_LOSS = 0.5
 
 
