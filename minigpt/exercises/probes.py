@@ -132,23 +132,24 @@ class Modules:
 # --------------------------------------------------------------------------------------
 # Reading numbers out of Values, and the probe's own backward driver
 # --------------------------------------------------------------------------------------
-def number(v, where):
-    """The float in v.data, or a ContractError naming `where`."""
+def _read(v, attribute, where):
+    """The float in v.data or v.grad, or a ContractError naming `where`."""
     try:
-        return _float(v.data)
+        x = getattr(v, attribute)
     except AttributeError:
-        raise ContractError(f"{where} should be a Value, got {type(v).__name__}") from None
+        raise ContractError(f"{where} should be a Value (with .{attribute}), got {type(v).__name__}") from None
+    try:
+        return _float(x)
     except (TypeError, ValueError):
-        raise ContractError(f"{where}.data should be a number, got {type(v.data).__name__}") from None
+        raise ContractError(f"{where}.{attribute} should be a number, got {type(x).__name__}") from None
+
+
+def number(v, where):
+    return _read(v, "data", where)
 
 
 def grad_of(v, where):
-    try:
-        return _float(v.grad)
-    except AttributeError:
-        raise ContractError(f"{where} has no .grad") from None
-    except (TypeError, ValueError):
-        raise ContractError(f"{where}.grad should be a number, got {type(v.grad).__name__}") from None
+    return _read(v, "grad", where)
 
 
 def as_list(x, where):
@@ -202,7 +203,7 @@ def driven_backward(root):
         v._backward()
 
 
-def gradients(root, named, driven=True):
+def gradients(root, named):
     """Gradients of the named Values after backward from root, two ways.
 
     'driven': the probe's own order and each node's `_backward` (only when nodes
@@ -210,7 +211,7 @@ def gradients(root, named, driven=True):
     as '<way>_error'.
     """
     raw = {}
-    if driven and callable(getattr(root, "_backward", None)):
+    if callable(getattr(root, "_backward", None)):
         try:
             zero_grads(root)
             driven_backward(root)
@@ -704,20 +705,28 @@ PROBES = {
 }
 
 
+# CPython only: micrograd-style nodes hold closures that refer back to them, so a dropped
+# graph is a heap of reference cycles, and CPython's cyclic collector would rescan every
+# live node again and again while a graph is built (about 10x slower). The collector is
+# paused while a probe runs, and the probes call collect_garbage() after each training
+# step or draw, when the old graph is garbage: only the youngest generation is scanned,
+# as the dropped graph is all in it. (PyPy's collector copes with cycles as they come,
+# and pausing it would stop its major collections, so it is left alone there.)
+_PAUSE_COLLECTOR = sys.implementation.name == "cpython"
+
+
 def collect_garbage():
-    """Free the last graph. Micrograd-style nodes hold closures that refer back to them,
-    so a dropped graph is a heap of reference cycles; the collector is paused while a
-    probe runs (it would otherwise rescan every live node again and again) and the
-    probes call this after each training step or draw, when the old graph is garbage.
-    Only the youngest generation is scanned: the dropped graph is all in it."""
-    _gc_collect(0)
+    """Free the last graph (see _PAUSE_COLLECTOR)."""
+    if _PAUSE_COLLECTOR:
+        _gc_collect(0)
 
 
 def run_check(check, m, keep_exception=False):
     """{'raw': ...} or {'error': ...} for one check ({'probe', 'args'}) on modules m.
     With keep_exception, an error answer also holds the exception itself (in-process use)."""
     collector_was_on = _gc_isenabled()
-    _gc_disable()
+    if _PAUSE_COLLECTOR:
+        _gc_disable()
     try:
         return {"raw": PROBES[check["probe"]](m, check["args"])}
     except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, anything
@@ -796,6 +805,17 @@ def limit_memory(megabytes):
         return False  # not available here (e.g. Windows); the grader's time limit still holds
 
 
+def finish():
+    """Flush what the student's code printed (the grader shows it), then end the process
+    without running any atexit handler the student's code may have registered."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a replaced or closed stream is the student's
+            pass
+    _exit(0)
+
+
 def serve(fd):
     """The worker's main loop: import the student's modules, run the checks, report each."""
     spec = json.loads(sys.stdin.read())  # before any student code runs
@@ -812,12 +832,12 @@ def serve(fd):
             channel.send(event="import_error", module=name,
                          error={"type": "MissingFile", "message": f"{name}.py is missing from the submission",
                                 "where": ""})
-            _exit(0)
+            finish()
         try:
             loaded[name] = importlib.import_module(name)
         except BaseException as exc:  # noqa: BLE001 - SyntaxError, SystemExit, anything
             channel.send(event="import_error", module=name, error=describe(exc))
-            _exit(0)
+            finish()
     m = Modules(loaded.get("engine"), loaded.get("nn"), loaded.get("gpt"))
     if spec.get("substitute"):
         m.substitute(spec["substitute"], spec["reference"])
@@ -825,8 +845,7 @@ def serve(fd):
     for check in spec["checks"]:
         channel.send(event="start", check=check["id"])
         channel.send(event="done", check=check["id"], **run_check(check, m))
-    sys.stdout.flush()
-    _exit(0)  # no atexit handlers of student code
+    finish()
 
 
 if __name__ == "__main__":

@@ -131,8 +131,21 @@ class _Attempt:
                 else:
                     return {}
 
-    def stop(self) -> Optional[int]:
-        """Kill the whole process group (whatever it started too) and return the exit status."""
+    def read_output(self, deadline: float) -> None:
+        """Read what the worker printed until its stdout closes or the deadline passes."""
+        while self.selector.get_map() and time.monotonic() < deadline:
+            for key, _ in self.selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                chunk = os.read(key.fileobj.fileno(), 65536)
+                if not chunk:
+                    self.selector.unregister(key.fileobj)
+                elif key.data == "output" and len(self.output) < self.limits.output_bytes:
+                    self.output += chunk[:self.limits.output_bytes - len(self.output)]
+
+    def stop(self, finished: bool) -> Optional[int]:
+        """Kill the whole process group (whatever it started too) and return the exit status.
+        A worker that finished gets a moment to close its stdout, so its last prints are kept."""
+        if finished:
+            self.read_output(time.monotonic() + 0.5)
         try:
             code = self.proc.wait(timeout=0.5) if self.proc.poll() is None else self.proc.returncode
         except subprocess.TimeoutExpired:
@@ -178,7 +191,7 @@ def run_checks(files: Dict[str, bytes], modules: Sequence[str], checks: List[Tup
                     "checks": [{"id": cid, "probe": c.probe, "args": c.args} for cid, c in remaining]}
             attempt = _Attempt(box, spec, limits)
             stop = _follow(attempt, remaining, answers, limits)
-            code = attempt.stop()
+            code = attempt.stop(finished=stop.reason == "finished")
             output += attempt.output
             capped = capped and attempt.memory_capped is not False
             if stop.reason == "finished":

@@ -39,6 +39,7 @@ class Task:
     checks: Tuple[Check, ...]
     uses: Tuple[str, ...] = ()  # other tasks whose code these checks run
     component: str = ""         # the contract name it implements, if the reference can stand in for it
+    note: str = ""              # for the student's README
 
     @property
     def marker(self) -> str:
@@ -158,7 +159,8 @@ TASKS: List[Task] = [
         _graph("mul_twice", "a * a", "mul_twice", ("driven", "own"), mistakes=("assign_grad",)),
         _graph("two_branches", "x*y + x*z", "two_branches", ("driven", "own"), mistakes=("assign_grad",)),
         _graph("cube", "x * x * x", "cube", ("driven", "own"), public=False, mistakes=("assign_grad",)),
-    )),
+    ), note="No code of its own: every _backward must add to .grad (+=), never set it, so that a Value used "
+            "twice gets both contributions."),
     # ---- nn.py ------------------------------------------------------------------------
     Task("2.1", "Module: calling forward, zero_grad", 3, "nn", (
         Check("call", "module(x, k=v) calls forward(x, k=v)", "call", {}),
@@ -285,7 +287,10 @@ TASKS: List[Task] = [
               {"ctor": dict(SMALL_GPT, max_seq_len=5), "seed": 4, "ids": [0, 3, 1, 4, 2], "k": 2}),
         Check("overfit", "one short sequence: loss below 0.5 after 40 Adam steps", "overfit",
               {"ctor": TRAIN_GPT, "seed": 5, "T": 5, "steps": 40, "lr": 0.05}, weight=2, timeout=120),
-    ), uses=ENGINE_TASKS + ("2.1", "2.5", "3.7")),
+    ), uses=ENGINE_TASKS + ("2.1", "2.5", "3.7"),
+        note="No code of its own: your whole model, with your own initialisation, must start near a uniform "
+             "guess, never look at later tokens, and learn one short sequence by heart (the first sanity checks "
+             "to run on any transformer written from scratch)."),
 ]
 
 TASKS_BY_ID: Dict[str, Task] = {t.id: t for t in TASKS}

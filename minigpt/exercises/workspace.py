@@ -55,6 +55,8 @@ def _task_section(task: Task) -> str:
     hidden = len(task.checks) - len(public)
     lines = [f"### {task.id} {task.title} ({task.points:g} points, `{task.module}.py`, `pytest -m {task.marker}`)",
              ""]
+    if task.note:
+        lines += [task.note, ""]
     lines += [f"- {c.title}" for c in public]
     if hidden:
         lines.append(f"- and {hidden} hidden check{'s' if hidden > 1 else ''}")

@@ -7,10 +7,8 @@ from nn import Embedding, LayerNorm, Linear, Module, SelfAttention, FeedForward
 
 class TransformerBlock(Module):
     def __init__(self, embed_dim, num_heads):
-        self.ln1 = LayerNorm(embed_dim)
-        self.attn = SelfAttention(embed_dim)
-        self.ln2 = LayerNorm(embed_dim)
-        self.ffn = FeedForward(embed_dim)
+        self.ln1, self.ln2 = LayerNorm(embed_dim), LayerNorm(embed_dim)
+        self.attn, self.ffn = SelfAttention(embed_dim), FeedForward(embed_dim)
 
     def forward(self, x):
         a = self.attn([self.ln1(r) for r in x])
@@ -22,11 +20,11 @@ class TransformerBlock(Module):
 class MiniGPT(Module):
     def __init__(self, vocab_size, embed_dim, num_heads, num_layers, max_seq_len):
         self.block_size = max_seq_len
-        self.tok_emb = Embedding(vocab_size, embed_dim)
-        self.pos_emb = Embedding(max_seq_len, embed_dim)
-        self.blocks = [TransformerBlock(embed_dim, num_heads) for _ in range(num_layers)]
-        self.ln_f = LayerNorm(embed_dim)
-        self.lm_head = Linear(embed_dim, vocab_size, bias=False)
+        self.tok_emb, self.pos_emb = Embedding(vocab_size, embed_dim), Embedding(max_seq_len, embed_dim)
+        self.blocks = []
+        while len(self.blocks) < num_layers:
+            self.blocks.append(TransformerBlock(embed_dim, num_heads))
+        self.ln_f, self.lm_head = LayerNorm(embed_dim), Linear(embed_dim, vocab_size, False)
 
     def forward(self, token_ids):
         if len(token_ids) > self.block_size:
