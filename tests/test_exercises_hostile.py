@@ -58,7 +58,7 @@ CASES = {
                                   "        hog = []\n        while True:\n            hog.append(bytearray(10 ** 7))\n")],
                    {}, [], {"1.4": round(3 * 2 / 5, 2)}, "ran out of memory", ["1.4", "3.7"]),
     "segfault": ("solutions", [("engine", "        out = Value(math.log(self.data), (self,), 'log')\n",
-                                "        import ctypes\n        ctypes.string_at(0)\n")], {}, [],
+                                "        import os, signal\n        os.kill(os.getpid(), signal.SIGSEGV)\n")], {}, [],
                  {"1.4": round(3 * 3 / 5, 2)}, "killed by signal SIGSEGV", ["1.4"]),
     "syntax_error": ("solutions", [("nn", "class Linear(Module):", "class Linear(Module)")], {}, [],
                      {t.id: 0.0 for t in TASKS if t.module != "engine"}, "SyntaxError", ["1.1", "2.5", "3.7"]),

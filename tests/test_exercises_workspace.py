@@ -47,6 +47,8 @@ VALUE_METHODS = ["__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmu
 
 
 def signature_of(obj):
+    if inspect.isclass(obj) and obj.__init__ is object.__init__:
+        return []  # no __init__ of its own (PyPy would show object.__init__'s parameters)
     target = obj.__init__ if inspect.isclass(obj) else obj
     params = [p for p in inspect.signature(target).parameters.values() if p.name != "self"]
     return [(p.name, None if p.default is inspect.Parameter.empty else p.default) for p in params

@@ -38,6 +38,13 @@ def _task_ids(names):
         raise UserError(str(err)) from None
 
 
+def _needs_posix() -> None:
+    """Workers need process groups and an inherited pipe: Linux or macOS."""
+    if os.name != "posix":
+        raise UserError("grading runs student code in worker processes, which needs Linux or macOS; "
+                        "on Windows run the public checks with pytest")
+
+
 def _limits(args):
     from .sandbox import Limits
     return Limits(memory_mb=args.memory_mb, timeout_scale=args.timeout_scale)
@@ -62,8 +69,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     """The public checks of a workspace, in worker processes, as a table."""
     from .grader import SubmissionError, grade
     from .report import table
+    _needs_posix()
     try:
-        report = grade(args.dir, _task_ids(args.tasks), public_only=True, limits=_limits(args), jobs=args.jobs)
+        report = grade(os.path.abspath(args.dir), _task_ids(args.tasks), public_only=True, limits=_limits(args),
+                       jobs=args.jobs)
     except SubmissionError as err:
         raise UserError(str(err)) from None
     print(table(report))
@@ -87,6 +96,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     """Grade submissions: a table each, Gradescope JSON for one, a CSV for a batch."""
     from .grader import grade
     from .report import gradescope, not_graded, table, write_csv, write_json
+    _needs_posix()
     if args.results and len(args.dirs) > 1:
         raise UserError("--results takes one submission; for several use --csv FILE")
     missing = [d for d in args.dirs if not os.path.isdir(d)]

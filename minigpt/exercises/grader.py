@@ -7,14 +7,16 @@ Tasks run in parallel worker processes (sandbox.py); the grader judges each answ
 against the reference (feedback.py). A task's score is its points times the
 weighted share of its checks that pass.
 
-Later parts on their own merits: when a task fails and a task it `uses` failed too
-(say the student's LayerNorm is wrong and the TransformerBlock check fails), the
-task runs again with the reference standing in for the failed parts: engine.py as
-a whole file (when an engine task failed), the methods of nn.Module the student
-writes (when task 2.1 failed), or just the failed classes or functions (LayerNorm,
-Linear, generate, ...) built on the student's own engine. If it
-does better that way it keeps that score, and the feedback says which task to fix
-first.
+Later parts on their own merits: a task starts once the tasks it `uses` are graded.
+If one of those failed (say the student's LayerNorm is wrong, and this is the
+TransformerBlock), the task runs with the reference standing in for the failed
+parts: engine.py as a whole file (an engine task failed), the methods of nn.Module
+the student writes (task 2.1 failed), or just the failed classes or functions
+(LayerNorm, Linear, cross_entropy_loss, ...) built on the student's own engine.
+Full marks that way are the task's score, and its feedback says which task to fix
+first; otherwise it also runs as submitted and keeps the better of the two. (Running
+the stand-in version first also spares a slow run: a broken engine can make every
+later check loop until its time limit.)
 """
 import os
 import re

@@ -120,26 +120,26 @@ class _Attempt:
             if remaining <= 0:
                 return None
             for key, _ in self.selector.select(timeout=remaining):
-                chunk = os.read(key.fileobj.fileno(), 65536)
-                if key.data == "output":
+                chunk = self._read(key)
+                if key.data == "events":
                     if not chunk:
-                        self.selector.unregister(key.fileobj)
-                    elif len(self.output) < self.limits.output_bytes:
-                        self.output += chunk[:self.limits.output_bytes - len(self.output)]
-                elif chunk:
+                        return {}
                     self.pending += chunk
-                else:
-                    return {}
+
+    def _read(self, key) -> bytes:
+        """One chunk from a pipe: printed output is kept up to the cap; a closed pipe is dropped."""
+        chunk = os.read(key.fileobj.fileno(), 65536)
+        if not chunk:
+            self.selector.unregister(key.fileobj)
+        elif key.data == "output" and len(self.output) < self.limits.output_bytes:
+            self.output += chunk[:self.limits.output_bytes - len(self.output)]
+        return chunk
 
     def read_output(self, deadline: float) -> None:
-        """Read what the worker printed until its stdout closes or the deadline passes."""
+        """Read what the worker printed until its pipes close or the deadline passes."""
         while self.selector.get_map() and time.monotonic() < deadline:
             for key, _ in self.selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                chunk = os.read(key.fileobj.fileno(), 65536)
-                if not chunk:
-                    self.selector.unregister(key.fileobj)
-                elif key.data == "output" and len(self.output) < self.limits.output_bytes:
-                    self.output += chunk[:self.limits.output_bytes - len(self.output)]
+                self._read(key)
 
     def stop(self, finished: bool) -> Optional[int]:
         """Kill the whole process group (whatever it started too) and return the exit status.
