@@ -592,6 +592,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output file: .svg, .png, .dot, or .html for a page that steps through "
                             "backward (default: WHAT.svg)")
     graph.set_defaults(func=cmd_graph)
+
+    from .exercises.commands import register as register_exercises  # exercises, grade
+    register_exercises(sub)
     return parser
 
 

@@ -1,0 +1,21 @@
+"""Graded exercises: a student workspace, its public tests, and a sandboxed grader.
+
+| module        | what it holds |
+| ------------- | ------------- |
+| tasks.py      | the task table: ids, titles, points, checks |
+| solutions/    | the reference engine.py, nn.py, gpt.py (micrograd-like; solution blocks marked) |
+| stubs.py      | the student stubs, cut from the solutions |
+| workspace.py  | `minigpt exercises new`: stubs, public tests, README |
+| probes.py     | what a check runs on a set of modules (also the worker process's script) |
+| reference.py  | the reference's answers, computed in this process |
+| mistakes.py   | typical mistakes as edits of the reference, to recognise and name them |
+| feedback.py   | judging one check: pass or fail, and feedback |
+| sandbox.py    | worker processes: isolation, time and memory limits |
+| grader.py     | grading a submission: parallel tasks, reruns with reference stand-ins |
+| report.py     | Gradescope JSON, terminal table, batch CSV |
+| public.py     | the workspace's pytest checks, in-process |
+| autograder.py | the Gradescope bundle |
+| commands.py   | `minigpt exercises ...` and `minigpt grade ...` |
+
+Nothing here imports minigpt.engine, nn or gpt: the reference is the solutions.
+"""

@@ -1,0 +1,177 @@
+"""The `exercises` and `grade` sub-commands of the minigpt command line.
+
+    minigpt exercises new DIR               a fresh student workspace
+    minigpt exercises check [TASK ...]      a student's public checks, run as the grader runs them
+    minigpt exercises autograder OUT.zip    a Gradescope autograder bundle
+    minigpt grade DIR --results FILE        grade one submission, Gradescope JSON
+    minigpt grade DIR1 DIR2 ... --csv FILE  grade a batch, one CSV row each
+
+`register(subparsers)` adds them to minigpt's parser (cli.build_parser).
+"""
+import argparse
+import os
+
+from ..cli import UserError
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _scale(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        x = 0.0
+    if not 0 < x < 1000:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return x
+
+
+def _task_ids(names):
+    from .tasks import find_task
+    try:
+        return [find_task(n).id for n in names] or None
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _needs_posix() -> None:
+    """Workers need process groups and an inherited pipe: Linux or macOS."""
+    if os.name != "posix":
+        raise UserError("grading runs student code in worker processes, which needs Linux or macOS; "
+                        "on Windows run the public checks with pytest")
+
+
+def _limits(args):
+    from .sandbox import Limits
+    return Limits(memory_mb=args.memory_mb, timeout_scale=args.timeout_scale)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    """Write a fresh workspace: stubs, public tests, README."""
+    from .tasks import MAX_SCORE, TASKS
+    from .workspace import WorkspaceError, new_workspace
+    try:
+        written = new_workspace(args.dir)
+    except (WorkspaceError, OSError) as err:
+        raise UserError(str(err)) from None
+    print(f"wrote a workspace of {len(TASKS)} tasks ({MAX_SCORE:g} points) in {args.dir}:")
+    for path in written:
+        print(f"  {path}")
+    print(f"next: cd {args.dir} && pytest   (or: minigpt exercises check)")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The public checks of a workspace, in worker processes, as a table."""
+    from .grader import SubmissionError, grade
+    from .report import table
+    _needs_posix()
+    try:
+        report = grade(os.path.abspath(args.dir), _task_ids(args.tasks), public_only=True, limits=_limits(args),
+                       jobs=args.jobs)
+    except SubmissionError as err:
+        raise UserError(str(err)) from None
+    print(table(report))
+    print("\n(public checks only; the grader also runs hidden ones)")
+    return 0
+
+
+def cmd_autograder(args: argparse.Namespace) -> int:
+    """Write the Gradescope autograder zip."""
+    from .autograder import build_autograder
+    try:
+        path = build_autograder(args.out)
+    except (ValueError, OSError) as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment "
+          f"(students submit engine.py, nn.py and gpt.py)")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """Grade submissions: a table each, Gradescope JSON for one, a CSV for a batch."""
+    from .grader import grade
+    from .report import gradescope, not_graded, table, write_csv, write_json
+    _needs_posix()
+    if args.results and len(args.dirs) > 1:
+        raise UserError("--results takes one submission; for several use --csv FILE")
+    missing = [d for d in args.dirs if not os.path.isdir(d)]
+    if missing:
+        if args.results:  # Gradescope always gets a results file
+            write_json(args.results, not_graded(f"no submission folder: {missing[0]}"))
+        raise UserError(f"no such folder: {missing[0]}")
+    tasks = _task_ids(args.tasks)
+    reports = []
+    for folder in args.dirs:
+        try:
+            report = grade(folder, tasks, limits=_limits(args), jobs=args.jobs)
+        except Exception as err:  # a grader bug must still leave a results file behind
+            if args.results:
+                write_json(args.results, not_graded(f"the grader failed: {type(err).__name__}: {err}"))
+            raise
+        reports.append(report)
+        print(table(report, details=len(args.dirs) == 1 and not args.quiet))
+    if args.results:
+        write_json(args.results, gradescope(reports[0]))
+        print(f"results: {args.results}")
+    if args.csv:
+        write_csv(reports, args.csv)
+        print(f"grades of {len(reports)} submission(s): {args.csv}")
+    return 0
+
+
+def _add_limits(parser) -> None:
+    parser.add_argument("--jobs", type=_jobs, default=None, help="tasks graded at once (default: the number of CPUs)")
+    parser.add_argument("--memory-mb", type=_jobs, default=1024,
+                        help="memory cap of each worker process, in MB (default: 1024)")
+    parser.add_argument("--timeout-scale", type=_scale, default=1.0,
+                        help="multiply every check's time limit (default: 1; try 3 on a slow machine)")
+
+
+def register(subparsers) -> None:
+    """Add `exercises` (new, check, autograder) and `grade` to minigpt's sub-commands."""
+    exercises = subparsers.add_parser(
+        "exercises", help="student workspaces of graded exercises, and the Gradescope bundle",
+        description="Graded exercises: build a scalar autograd engine, a neural-network library and a "
+                    "Mini-GPT, task by task, in a workspace of your own.")
+    actions = exercises.add_subparsers(dest="action", metavar="ACTION", parser_class=type(exercises))
+    actions.required = True
+
+    new = actions.add_parser("new", help="write a fresh workspace (stubs, public tests, README)",
+                             description="Write engine.py, nn.py and gpt.py as stubs, the public tests and a "
+                                         "README with the tasks into DIR (which must be new or empty).")
+    new.add_argument("dir", metavar="DIR")
+    new.set_defaults(func=cmd_new)
+
+    check = actions.add_parser("check", help="run the public checks of a workspace as the grader does",
+                               description="Run the public checks on the workspace's engine.py, nn.py and gpt.py "
+                                           "in separate processes with time and memory limits, as the grader "
+                                           "does, and print the points.")
+    check.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to check, e.g. 1.1 3.2 (default: all)")
+    check.add_argument("--dir", default=".", help="the workspace (default: this folder)")
+    _add_limits(check)
+    check.set_defaults(func=cmd_check)
+
+    bundle = actions.add_parser("autograder", help="write a Gradescope autograder zip",
+                                description="Write a Gradescope autograder bundle: setup.sh, run_autograder and "
+                                            "minigpt's source. run_autograder grades /autograder/submission into "
+                                            "/autograder/results/results.json.")
+    bundle.add_argument("out", metavar="OUT.zip")
+    bundle.set_defaults(func=cmd_autograder)
+
+    grade = subparsers.add_parser(
+        "grade", help="grade exercise submissions (Gradescope JSON, CSV)",
+        description="Grade submissions (folders holding engine.py, nn.py and gpt.py) against the public and "
+                    "hidden checks. Student code runs in separate processes; the exit status is 0 whenever "
+                    "grading ran, whatever the score.")
+    grade.add_argument("dirs", nargs="+", metavar="DIR", help="submission folders")
+    grade.add_argument("--results", metavar="FILE", help="write Gradescope results JSON (one submission)")
+    grade.add_argument("--csv", metavar="FILE", help="write one row per submission, one column per task")
+    grade.add_argument("--tasks", nargs="+", default=[], metavar="TASK", help="grade only these tasks")
+    grade.add_argument("--quiet", action="store_true", help="the table only, no feedback")
+    _add_limits(grade)
+    grade.set_defaults(func=cmd_grade)

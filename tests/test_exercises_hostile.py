@@ -1,0 +1,127 @@
+"""Hostile submissions cost only what they should.
+
+Student code runs in worker processes; the score comes from the raw numbers the
+worker returns and is computed in the grader. So printing or writing fake results,
+patching comparison helpers, exiting on import, looping forever, eating memory,
+crashing the interpreter, a syntax error or a missing file each fail the tasks they
+touch, with a clear message, and nothing else; the results file is always the
+grader's own valid JSON.
+
+The default run grades each case on a few tasks (those it should cost and some it
+should not); `pytest -m slow` grades each one in full and checks the total.
+"""
+import json
+
+import pytest
+
+from exercises_data.submissions import feedback_of, scores, write_submission
+from minigpt.cli import main
+from minigpt.exercises.grader import grade
+from minigpt.exercises.sandbox import Limits
+from minigpt.exercises.tasks import TASKS
+
+FULL = {t.id: float(t.points) for t in TASKS}
+# Short time limits (0.25 x each check's) and a small memory cap keep the bad cases quick.
+LIMITS = Limits(memory_mb=512, timeout_scale=0.25)
+
+PATCH_HELPERS = '''import builtins, json, math
+math.isclose = lambda *args, **kwargs: True
+builtins.abs = lambda x: 0.0
+builtins.round = lambda x, *n: 0
+json.dumps = lambda *args, **kwargs: '{"score": 100, "max_score": 100, "tests": []}'
+json.loads = lambda *args, **kwargs: {"event": "done", "raw": {}}
+'''
+
+
+def fake_results(path):
+    return f'''import json as _json
+_fake = {{"score": 100, "max_score": 100, "tests": [{{"name": "all", "score": 100, "max_score": 100}}]}}
+print(_json.dumps(_fake))
+open({str(path)!r}, "w").write(_json.dumps(_fake))
+open("results.json", "w").write(_json.dumps(_fake))
+'''
+
+
+# name -> (base, edits, prepend, drop, {task: expected score} for the tasks it costs,
+#          words its feedback holds, tasks to grade in the default run)
+CASES = {
+    "exit_on_import": ("solutions", [], {"nn": "import sys\nsys.exit(0)\n"}, [],
+                       {t.id: 0.0 for t in TASKS if t.module != "engine"},
+                       "importing nn.py raised SystemExit", ["1.1", "2.5", "3.7"]),
+    "os_exit_on_import": ("solutions", [], {"gpt": "import os\nos._exit(3)\n"}, [],
+                          {t.id: 0.0 for t in TASKS if t.module == "gpt"},
+                          "exited with status 3 while importing gpt.py", ["1.1", "2.5", "3.7"]),
+    "endless_loop": ("solutions", [("engine", "        t = math.tanh(self.data)\n",
+                                    "        while True:\n            pass\n")], {}, [],
+                     {"1.5": round(4 * 3 / 7, 2)}, "took longer than", ["1.5", "3.3"]),
+    "memory_hog": ("solutions", [("engine", "        out = Value(math.exp(self.data), (self,), 'exp')\n",
+                                  "        hog = []\n        while True:\n            hog.append(bytearray(10 ** 7))\n")],
+                   {}, [], {"1.4": round(3 * 2 / 5, 2)}, "ran out of memory", ["1.4", "3.7"]),
+    "segfault": ("solutions", [("engine", "        out = Value(math.log(self.data), (self,), 'log')\n",
+                                "        import os, signal\n        os.kill(os.getpid(), signal.SIGSEGV)\n")], {}, [],
+                 {"1.4": round(3 * 3 / 5, 2)}, "killed by signal SIGSEGV", ["1.4"]),
+    "syntax_error": ("solutions", [("nn", "class Linear(Module):", "class Linear(Module)")], {}, [],
+                     {t.id: 0.0 for t in TASKS if t.module != "engine"}, "SyntaxError", ["1.1", "2.5", "3.7"]),
+    "missing_file": ("solutions", [], {}, ["gpt"], {t.id: 0.0 for t in TASKS if t.module == "gpt"},
+                     "gpt.py is missing", ["2.5", "3.1"]),
+    # engine.py cannot reach minigpt's fused engine: the engine tasks get nothing, while nn.py and
+    # gpt.py, which are right, keep their credit with the reference engine standing in
+    "imports_minigpt": ("solutions", [], {"engine": "from minigpt.engine import Value as _Fused\n"}, [],
+                        {t.id: 0.0 for t in TASKS if t.module == "engine"}, "No module named 'minigpt'",
+                        ["1.1", "2.5"]),
+    "patched_helpers_on_stubs": ("stubs", [], {"engine": PATCH_HELPERS}, [], dict.fromkeys(FULL, 0.0),
+                                 "not implemented yet", ["1.1", "3.2"]),
+    "patched_helpers_on_a_solution": ("solutions", [], {"engine": PATCH_HELPERS}, [], {}, "", ["1.1", "3.2", "3.7"]),
+    "prints_megabytes": ("solutions", [], {"engine": "print('x' * 5_000_000)\n"}, [], {}, "", ["1.1", "1.5"]),
+}
+
+
+def build(tmp_path, name):
+    base, edits, prepend, drop, costs, says, quick = CASES[name]
+    folder = write_submission(tmp_path / name, base, edits, prepend, drop)
+    return folder, dict(FULL, **costs), says, quick
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n != "endless_loop"])  # that one has a test of its own
+def test_a_hostile_submission_costs_only_what_it_should(tmp_path, name):
+    folder, expected, says, quick = build(tmp_path, name)
+    report = grade(folder, quick, limits=LIMITS)
+    assert scores(report) == {t: expected[t] for t in quick}
+    if says:
+        lost = [t for t in quick if expected[t] < FULL[t]]
+        assert says in feedback_of(report, lost[0]), feedback_of(report, lost[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CASES)
+def test_a_hostile_submission_graded_in_full(tmp_path, name):
+    folder, expected, _, _ = build(tmp_path, name)
+    report = grade(folder, limits=LIMITS)
+    assert scores(report) == expected
+
+
+def test_fake_results_printed_and_written_are_ignored(tmp_path, capsys):
+    results = tmp_path / "results" / "results.json"
+    results.parent.mkdir()  # so that the student's code can write there too
+    folder = write_submission(tmp_path / "sub", "stubs", prepend={"engine": fake_results(results)})
+    assert main(["grade", str(folder), "--results", str(results), "--tasks", "1.1", "1.2", "2.2"]) == 0
+    data = json.loads(results.read_text())
+    assert data["score"] == 0 and len(data["tests"]) == 3 and all(t["score"] == 0 for t in data["tests"])
+    assert '"score": 100' in data["tests"][0]["output"]  # shown as what the code printed, nothing more
+    assert "not used for grading" in data["tests"][0]["output"]
+    assert not (folder / "results.json").exists()  # the worker ran on a copy, elsewhere
+    assert "results: " in capsys.readouterr().out
+
+
+def test_a_hang_costs_its_own_checks_and_nothing_else(tmp_path):
+    """tanh hangs: its checks time out one by one, each worker killed and the next check
+    run in a fresh one, so relu's checks still count; FeedForward (its GELU uses tanh)
+    passes with the reference engine standing in."""
+    folder, expected, _, _ = build(tmp_path, "endless_loop")
+    report = grade(folder, ["1.5", "3.3"], limits=Limits(timeout_scale=0.1))
+    assert scores(report) == {"1.5": expected["1.5"], "3.3": 5.0}
+    result = report.tasks[0]
+    passed = {c.check.name: c.passed for c in result.checks}
+    assert passed == {"tanh": False, "tanh_negative": False, "relu_positive": True, "relu_negative": True,
+                      "tanh_zero": False, "tanh_large": False, "relu_small": True}
+    assert "took longer than 0.5 s" in result.checks[0].message
