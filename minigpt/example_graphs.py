@@ -14,7 +14,6 @@ from . import nn
 from .engine import Value
 from .functional import primitive_mode, vsum
 from .gpt import MiniGPT, cross_entropy_loss
-from .viz import scopes
 
 __all__ = ["EXAMPLES", "Example", "example", "example_graph", "label_parameters"]
 
@@ -57,6 +56,7 @@ def example(what: str, backward: bool = True) -> Example:
     parameters labelled by name. With `backward=True` (default) `root.backward()`
     has been run, so the pictures show gradients.
     """
+    from .viz import scopes  # here, so that `minigpt` commands without pictures need no graphviz
     rng = random.Random(5)
     params = None
     if what not in EXAMPLES:
