@@ -5,7 +5,7 @@ backward pass in a browser, edge by edge (arrow keys, or the buttons).
 
 Run: python examples/graph_expression.py [out.svg]   (default: out/graph_expression.svg)
 Needs a Graphviz renderer for .svg/.png/.html: apt-get install graphviz, or
-pip install 'scalar-minigpt[render]'. A .dot path works without one (and no page is written).
+pip install graphviz-pure. A .dot path works without one (and no page is written).
 """
 import sys
 from pathlib import Path
