@@ -26,14 +26,29 @@ fi
 """
 
 
+def git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=ci", "-c", "user.email=ci@example.org", *args],
+                   check=True, capture_output=True)
+
+
 @pytest.mark.skipif(shutil.which("tar") is None or shutil.which("bash") is None, reason="needs bash and tar")
-def test_ci_leaves_the_users_venv_alone(tmp_path):
+@pytest.mark.parametrize("checkout", ["git", "plain"])
+def test_ci_leaves_the_users_venv_alone(tmp_path, checkout):
+    if checkout == "git" and shutil.which("git") is None:
+        pytest.skip("git is not installed")
     repo = tmp_path / "repo"
     (repo / ".ci").mkdir(parents=True)
     shutil.copy(os.path.join(ROOT, ".ci", "run"), repo / ".ci" / "run")
     shutil.copy(os.path.join(ROOT, "README.md"), repo / "README.md")
     (repo / ".venv" / "lib").mkdir(parents=True)
     (repo / ".venv" / "lib" / "torch-of-the-user").write_text("keep me")
+    if checkout == "git":  # a checkout with a deleted file and an ignored .venv
+        (repo / ".gitignore").write_text(".venv/\n")
+        (repo / "gone.txt").write_text("deleted after the commit")
+        git(repo, "init", "-q")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "a checkout")
+        (repo / "gone.txt").unlink()
     stubs, log = tmp_path / "stubs", tmp_path / "calls.log"
     stubs.mkdir()
     for name in ("python3", "pypy3"):
