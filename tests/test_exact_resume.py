@@ -122,13 +122,15 @@ def interrupt_then_resume(source, how, k, names_path, tmp_path, monkeypatch):
 def cases(points):
     return [pytest.param(source, how, k, id=f"{source}-{how}-{k}", marks=marks)
             for source in SOURCES for how in INTERRUPTIONS for k in range(STEPS)
-            for marks in [() if (source, k) in points else pytest.mark.slow]
+            for marks in [() if (source, k) in points or (source, how, k) in points else pytest.mark.slow]
             if not (how == "kill-after-periodic-save" and k < 3)  # nothing saved yet: nothing to resume
             if not (how == "sigint-during-eval" and (k % 4 or k == 0))]
 
 
 # the default run: around a periodic save (3), before and after an evaluation (4), the last step
-DEFAULT_POINTS = {(s, k) for s in ("file-val-split", "builtin", "stream") for k in (0, 3, 4, 11)} | {("names", 4)}
+# (the shipped names take longer to read and evaluate: one case)
+DEFAULT_POINTS = ({(s, k) for s in ("file-val-split", "builtin", "stream") for k in (0, 3, 4, 11)}
+                  | {("names", "sigint-inside-update", 4)})
 
 
 @pytest.mark.parametrize("source, how, k", cases(DEFAULT_POINTS))
