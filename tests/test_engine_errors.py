@@ -4,6 +4,7 @@ import math
 import pytest
 
 from minigpt import Value, dot, engine, fused, logsumexp, softmax, vsum
+from test_engine_ops import minigpt_value_and_grads, torch_value_and_grads
 
 
 @pytest.mark.parametrize("bad, name", [("3", "str"), (None, "NoneType"), ([1.0], "list"), (True, "bool")])
@@ -129,21 +130,6 @@ def test_x_times_x_minus_x_times_x_never_gives_a_silent_nan():
         x * x - x * x
 
 
-def torch_grads(f, *xs):
-    torch = pytest.importorskip("torch")
-    ts = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in xs]
-    out = f(*ts)
-    out.backward()
-    return out.item(), [t.grad.item() for t in ts]
-
-
-def minigpt_grads(f, *xs):
-    vs = [Value(x) for x in xs]
-    out = f(*vs)
-    out.backward()
-    return out.data, [v.grad for v in vs]
-
-
 def same(a, b):
     """Equal as floats, including the sign of zero and of infinity."""
     return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
@@ -158,13 +144,13 @@ def same(a, b):
     (lambda a, b: a / b, [1e300, 1e-8]),
 ], ids=["sqrt(-0.0)", "sqrt(0.0)", "1e-200/1e-200", "-1e-200/3e-200", "1e300/1e-8"])
 def test_edge_values_match_pytorch(f, xs):
-    want_out, want_grads = torch_grads(f, *xs)
-    got_out, got_grads = minigpt_grads(f, *xs)
+    want_out, want_grads = torch_value_and_grads(f, *xs)
+    got_out, got_grads = minigpt_value_and_grads(f, *xs)
     assert same(got_out, want_out)
     assert all(same(g, w) for g, w in zip(got_grads, want_grads)), (got_grads, want_grads)
 
 
 def test_edge_values_without_pytorch():
-    assert minigpt_grads(lambda x: x.sqrt(), -0.0) == (-0.0, [-math.inf])
-    out, grads = minigpt_grads(lambda a, b: a / b, 1e-200, 1e-200)
+    assert minigpt_value_and_grads(lambda x: x.sqrt(), -0.0) == (-0.0, [-math.inf])
+    out, grads = minigpt_value_and_grads(lambda a, b: a / b, 1e-200, 1e-200)
     assert out == 1.0 and grads == [1e200, -1e200]
