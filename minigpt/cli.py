@@ -83,7 +83,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nNext-token predictions after {CANONICAL_PREFIX!r}")
     _print_predictions("before training", _top_predictions(model, tokenizer, CANONICAL_PREFIX), flush=True)
 
-    with StopSignals():  # also while saving: a second Ctrl-C waits for the files to be complete
+    # also while saving: a second Ctrl-C waits for the files to be complete
+    with StopSignals(then="keeping the previous demo's files"):
         result = trainer.run(progress=_show_progress(args))
         if result.interrupted or result.error:
             return _demo_stopped(result, trainer, partial_metrics, args.out)

@@ -404,14 +404,16 @@ class StopSignals:
     signal during the save just waits for it. Blocks may nest: an inner block shares
     the outer one's flag (so a program can keep catching signals after the run, while
     it reports). Outside the main thread (where Python cannot catch signals) this
-    does nothing.
+    does nothing. `then` is what the first signal's note on stderr says comes after
+    the step (a caller that keeps nothing of a stopped run says so).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
     _active: Optional["StopSignals"] = None  # the instance whose handlers are installed
 
-    def __init__(self):
+    def __init__(self, then: str = "then saving"):
         self.received: Optional[str] = None
+        self.then = then
         self._previous: Dict[int, object] = {}
 
     def __enter__(self) -> "StopSignals":
@@ -435,7 +437,7 @@ class StopSignals:
         name = signal.Signals(signum).name
         if self.received is None:
             self.received = name
-            note = f"\n{name}: stopping after this step, then saving\n"
+            note = f"\n{name}: stopping after this step, {self.then}\n"
         else:
             note = f"\n{name}: already stopping; the checkpoint is saved completely before the program ends\n"
         # os.write, not print: a handler may run in the middle of another print

@@ -315,6 +315,7 @@ def test_an_interrupted_demo_says_so_and_keeps_the_previous_demo(capsys, tmp_pat
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "demo stopped by SIGINT at step" in err and "of 100000" in err and "kept the previous" in err
+    assert "keeping the previous demo's files" in err and "saving" not in err
     assert "Traceback" not in err and "Trained" not in out and "Checkpoint:" not in out
     assert {name: (out_dir / name).read_bytes() for name in before} == before
     assert not partial.exists()
