@@ -418,6 +418,9 @@ def _refuse_to_overwrite(checkpoint_path: str, resume: Optional[str]) -> None:
     from .checkpoint import saved_step
     if not os.path.exists(checkpoint_path):
         return
+    if os.path.isdir(checkpoint_path):
+        raise UserError(f"{checkpoint_path} is a directory, where the run's checkpoint goes; remove it or "
+                        "choose another --out folder")
     if resume and os.path.exists(resume) and os.path.samefile(checkpoint_path, resume):
         return
     step = saved_step(checkpoint_path)

@@ -366,7 +366,7 @@ def test_output_folders_that_cannot_be_used_are_one_line_errors(capsys, names_fi
     one_line_error(code, err, "metrics.jsonl", "Is a directory")
     (tmp_path / "c" / "checkpoint.json").mkdir(parents=True)
     code, _, err = train_small(capsys, names_file, str(tmp_path / "c"))
-    one_line_error(code, err, "checkpoint.json")
+    one_line_error(code, err, "checkpoint.json is a directory")
     folder, cleanup = read_only_folder(tmp_path, monkeypatch)
     try:
         code, _, err = train_small(capsys, names_file, str(folder / "run"))
