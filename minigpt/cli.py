@@ -88,9 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = trainer.run(progress=_show_progress(args))
         if result.interrupted or result.error:
             return _demo_stopped(result, trainer, partial_metrics, args.out)
-        trainer.checkpoint_path = os.path.join(args.out, "demo-checkpoint.json")
-        checkpoint = _save_or_fail(trainer)
-        os.replace(partial_metrics, os.path.join(args.out, "demo-metrics.jsonl"))
+        checkpoint = _keep_demo_files(trainer, partial_metrics, args.out)
     print(f"\nTrained {result.step} steps in {result.seconds:.0f} s ({result.tokens_per_second:.0f} tokens/s); "
           f"loss {result.losses[0]:.2f} -> {result.mean_loss(50):.2f} (mean of the last 50 steps)")
     print(f"  loss: {sparkline(result.losses)}")
@@ -126,13 +124,20 @@ def _demo_stopped(result, trainer, partial_metrics: str, out_dir: str) -> int:
     return _signal_status(result)
 
 
-def _save_or_fail(trainer) -> str:
-    """Save the trainer's checkpoint; a failed save is a one-line error."""
+def _keep_demo_files(trainer, partial_metrics: str, out_dir: str) -> str:
+    """A complete demo replaces the previous one's checkpoint and metrics; returns the
+    checkpoint's path. A failure is a one-line error."""
     from .checkpoint import SaveError
+    trainer.checkpoint_path = os.path.join(out_dir, "demo-checkpoint.json")
+    metrics = os.path.join(out_dir, "demo-metrics.jsonl")
     try:
-        return trainer.save()
+        checkpoint = trainer.save()
+        os.replace(partial_metrics, metrics)
     except SaveError as err:
         raise UserError(str(err)) from None
+    except OSError as err:
+        raise UserError(f"cannot write {metrics}: {err.strerror or err}") from None
+    return checkpoint
 
 
 def _demo_picture(out_dir: str) -> Optional[str]:
@@ -303,8 +308,6 @@ def _checked_train_section(train: dict) -> dict:
     config = train.get("config") or {}
     if not isinstance(config, dict):
         raise ValueError(f"config is a {type(config).__name__}, not an object")
-    if not isinstance(config.get("seed", 0), int) or isinstance(config.get("seed"), bool):
-        raise ValueError(f"seed is {config['seed']!r}")
     return config
 
 
