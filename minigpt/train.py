@@ -553,7 +553,7 @@ def _progress_bar(start: int, total: int, mode):
 class ProgressLines:
     """Progress as plain lines on stderr, for output that is not a terminal:
 
-        step 100/1000  loss 2.613  eval 2.702  1234 tokens/s  ETA 41 s
+        step 100/1000  loss 2.613  tok/s 1234  eval 2.702  ETA 41 s
 
     one every tenth of the run and at least every `every_s` seconds. It has the
     part of tqdm's interface that `_show` uses (set_postfix, update, close).
