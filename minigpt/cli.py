@@ -73,8 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 "seed": args.seed, "d_model": args.d_model, "heads": args.heads, "layers": args.layers,
                 "steps": args.steps, "lr": args.lr, "eval_every": max(1, args.steps // 5)}
     documents = _training_text(settings)
-    partial_metrics = os.path.join(args.out, "demo-metrics.jsonl.partial")
-    trainer = _set_up_run(settings, documents, args.out, files=(None, partial_metrics))
+    trainer = _set_up_run(settings, documents, args.out, files=(None, "demo-metrics.jsonl.partial"))
     model, tokenizer, config = trainer.model, trainer.tokenizer, trainer.model.config
     print(f"minigpt demo: a Mini-GPT of {model.num_parameters():,} scalar Values learns a tiny grammar")
     print(f"  corpus: {len(documents):,} generated sentences such as {documents[0]!r}")
@@ -87,8 +86,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with StopSignals(then="keeping the previous demo's files"):
         result = trainer.run(progress=_show_progress(args))
         if result.interrupted or result.error:
-            return _demo_stopped(result, trainer, partial_metrics, args.out)
-        checkpoint = _keep_demo_files(trainer, partial_metrics, args.out)
+            return _demo_stopped(result, trainer, args.out)
+        checkpoint = _keep_demo_files(trainer, args.out)
     print(f"\nTrained {result.step} steps in {result.seconds:.0f} s ({result.tokens_per_second:.0f} tokens/s); "
           f"loss {result.losses[0]:.2f} -> {result.mean_loss(50):.2f} (mean of the last 50 steps)")
     print(f"  loss: {sparkline(result.losses)}")
@@ -109,11 +108,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_stopped(result, trainer, partial_metrics: str, out_dir: str) -> int:
+def _demo_stopped(result, trainer, out_dir: str) -> int:
     """An interrupted or failed demo: drop its partial log, keep the previous demo's files."""
     from .checkpoint import saved_step
-    if os.path.exists(partial_metrics):
-        os.remove(partial_metrics)
+    if os.path.exists(trainer.metrics_path):
+        os.remove(trainer.metrics_path)
     previous = os.path.join(out_dir, "demo-checkpoint.json")
     step = saved_step(previous)
     kept = f"kept the previous {previous} (step {step})" if step is not None else "nothing was saved"
@@ -124,7 +123,7 @@ def _demo_stopped(result, trainer, partial_metrics: str, out_dir: str) -> int:
     return _signal_status(result)
 
 
-def _keep_demo_files(trainer, partial_metrics: str, out_dir: str) -> str:
+def _keep_demo_files(trainer, out_dir: str) -> str:
     """A complete demo replaces the previous one's checkpoint and metrics; returns the
     checkpoint's path. A failure is a one-line error."""
     from .checkpoint import SaveError
@@ -132,7 +131,7 @@ def _keep_demo_files(trainer, partial_metrics: str, out_dir: str) -> str:
     metrics = os.path.join(out_dir, "demo-metrics.jsonl")
     try:
         checkpoint = trainer.save()
-        os.replace(partial_metrics, metrics)
+        os.replace(trainer.metrics_path, metrics)
     except SaveError as err:
         raise UserError(str(err)) from None
     except OSError as err:

@@ -134,13 +134,16 @@ def test_every_command_has_help(capsys):
         assert code == 0 and "usage: minigpt" in out
 
 
-def test_demo_runs_briefly(capsys, tmp_path):
+def test_demo_runs_briefly(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative --out, as the default `out`
     code, out, err = run_cli(capsys, "demo", "--steps", "3", "--documents", "40", "--samples", "2",
-                             "--out", str(tmp_path), "--no-progress")
+                             "--out", "out", "--no-progress")
     assert code == 0, err
     assert "before training" in out and "after training" in out
     assert out.count("'") >= 10  # predictions are quoted tokens
-    assert os.path.exists(tmp_path / "demo-checkpoint.json")
+    assert sorted(name for name in os.listdir(tmp_path / "out") if name.startswith("demo-")
+                  and not name.startswith("demo-graph")) == ["demo-checkpoint.json", "demo-metrics.jsonl"]
+    assert len(open(tmp_path / "out" / "demo-metrics.jsonl").read().splitlines()) == 3
 
 
 def test_python_dash_m_entry_point(tmp_path):
