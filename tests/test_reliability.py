@@ -104,9 +104,10 @@ def test_sigterm_saves_like_ctrl_c(tmp_path, straight_run, capsys):
 
 
 def start_big_run(out_dir, data):
-    """A model big enough that a save takes a while (about 1 s on CPython), saving every
-    2 steps. (With d_model 48, PyPy saved and exited within 0.1 s about one run in five,
-    before the second Ctrl-C of the test below arrived.)"""
+    """A model big enough that stopping takes a while (on CPython a step takes about
+    0.3 s and a save 0.1 s), saving every 2 steps. (With d_model 48, PyPy finished the
+    step, saved and exited within 0.1 s about one run in five, before the second
+    Ctrl-C of the test below arrived.)"""
     return start_training(out_dir, data, "--d-model", "96", "--checkpoint-every", "2", "--eval-every", "0")
 
 
