@@ -54,40 +54,40 @@ def _top_predictions(model, tokenizer, prompt: str, k: int = 5):
     return [(tokenizer.decode([i], bos="<bos>"), exps[i] / total) for i in best]
 
 
-def _print_predictions(title: str, predictions) -> None:
+def _print_predictions(title: str, predictions, flush: bool = False) -> None:
     shown = ", ".join(f"{tok!r} {p:.2f}" for tok, p in predictions)
-    print(f"  {title}: {shown}")
+    print(f"  {title}: {shown}", flush=flush)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Train a small Mini-GPT on the built-in verb-grammar corpus, then show what it learned."""
-    from .corpus import CANONICAL_PREFIX, default_word_tokenizer, verb_grammar_corpus
-    from .gpt import MiniGPT, MiniGPTConfig, generate
-    from .train import TextData, TrainConfig, Trainer, sparkline
+    """Train a small Mini-GPT on the built-in verb-grammar corpus, then show what it learned.
 
-    tokenizer = default_word_tokenizer()
-    documents = verb_grammar_corpus(args.documents, seed=args.seed)
-    random.seed(args.seed)
-    config = MiniGPTConfig(d_model=args.d_model, n_heads=args.heads, n_layers=args.layers,
-                           d_ff=4 * args.d_model, vocab_size=tokenizer.vocab_size, context_len=16)
-    model = MiniGPT(config)
+    The demo keeps its checkpoint and metrics only when its run is complete: an
+    interrupted demo says so, exits 130 (143 for SIGTERM) and leaves the files of the
+    previous demo as they were."""
+    from .corpus import CANONICAL_PREFIX
+    from .gpt import generate
+    from .train import StopSignals, sparkline
+
+    settings = {**TRAIN_DEFAULTS, "data": "builtin", "tokenizer": "word", "documents": args.documents,
+                "seed": args.seed, "d_model": args.d_model, "heads": args.heads, "layers": args.layers,
+                "steps": args.steps, "lr": args.lr, "eval_every": max(1, args.steps // 5)}
+    documents = _training_text(settings)
+    trainer = _set_up_run(settings, documents, args.out, files=(None, "demo-metrics.jsonl.partial"))
+    model, tokenizer, config = trainer.model, trainer.tokenizer, trainer.model.config
     print(f"minigpt demo: a Mini-GPT of {model.num_parameters():,} scalar Values learns a tiny grammar")
     print(f"  corpus: {len(documents):,} generated sentences such as {documents[0]!r}")
     print(f"  vocabulary: {tokenizer.vocab_size} words; model: d_model {config.d_model}, {config.n_heads} heads, "
           f"{config.n_layers} layer(s), RoPE, tied head")
     print(f"\nNext-token predictions after {CANONICAL_PREFIX!r}")
-    _print_predictions("before training", _top_predictions(model, tokenizer, CANONICAL_PREFIX))
+    _print_predictions("before training", _top_predictions(model, tokenizer, CANONICAL_PREFIX), flush=True)
 
-    data = TextData.from_documents(documents, tokenizer, seed=args.seed)
-    out_dir = args.out
-    os.makedirs(out_dir, exist_ok=True)
-    trainer = Trainer(model, tokenizer, data,
-                      TrainConfig(steps=args.steps, lr=args.lr, eval_every=max(1, args.steps // 5), seed=args.seed),
-                      checkpoint_path=os.path.join(out_dir, "demo-checkpoint.json"),
-                      metrics_path=os.path.join(out_dir, "demo-metrics.jsonl"))
-    if os.path.exists(trainer.metrics_path):
-        os.remove(trainer.metrics_path)
-    result = trainer.run(progress=_show_progress(args))
+    # also while saving: a second Ctrl-C waits for the files to be complete
+    with StopSignals(then="keeping the previous demo's files"):
+        result = trainer.run(progress=_show_progress(args))
+        if result.interrupted or result.error:
+            return _demo_stopped(result, trainer, args.out)
+        checkpoint = _keep_demo_files(trainer, args.out)
     print(f"\nTrained {result.step} steps in {result.seconds:.0f} s ({result.tokens_per_second:.0f} tokens/s); "
           f"loss {result.losses[0]:.2f} -> {result.mean_loss(50):.2f} (mean of the last 50 steps)")
     print(f"  loss: {sparkline(result.losses)}")
@@ -98,14 +98,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\nSamples (temperature 0.8):")
     rng = random.Random(args.seed)
     for _ in range(args.samples):
-        ids = generate(model, [tokenizer.bos_id], 20, temperature=0.8, rng=rng)
+        ids = generate(model, [tokenizer.bos_id], 20, temperature=0.8, rng=rng, stop_id=tokenizer.bos_id)
         print("  " + _first_document(tokenizer, ids))
-    print(f"\nCheckpoint: {result.checkpoint}  (try: minigpt sample --checkpoint {result.checkpoint} "
+    print(f"\nCheckpoint: {checkpoint}  (try: minigpt sample --checkpoint {checkpoint} "
           f"--prompt 'I work , you work , he')")
-    picture = _demo_picture(out_dir)
+    picture = _demo_picture(args.out)
     if picture:
         print(f"Graph picture: {picture}")
     return 0
+
+
+def _demo_stopped(result, trainer, out_dir: str) -> int:
+    """An interrupted or failed demo: drop its partial log, keep the previous demo's files."""
+    from .checkpoint import saved_step
+    if os.path.exists(trainer.metrics_path):
+        os.remove(trainer.metrics_path)
+    previous = os.path.join(out_dir, "demo-checkpoint.json")
+    step = saved_step(previous)
+    kept = f"kept the previous {previous} (step {step})" if step is not None else "nothing was saved"
+    if result.error:
+        raise UserError(f"{result.error}; {kept}")
+    print(f"demo stopped by {result.signal or 'Ctrl-C'} at step {result.step} of {trainer.config.steps}; "
+          f"{kept}", file=sys.stderr)
+    return _signal_status(result)
+
+
+def _keep_demo_files(trainer, out_dir: str) -> str:
+    """A complete demo replaces the previous one's checkpoint and metrics; returns the
+    checkpoint's path. A failure is a one-line error."""
+    from .checkpoint import SaveError
+    trainer.checkpoint_path = os.path.join(out_dir, "demo-checkpoint.json")
+    metrics = os.path.join(out_dir, "demo-metrics.jsonl")
+    try:
+        checkpoint = trainer.save()
+        os.replace(trainer.metrics_path, metrics)
+    except SaveError as err:
+        raise UserError(str(err)) from None
+    except OSError as err:
+        raise UserError(f"cannot write {metrics}: {err.strerror or err}") from None
+    return checkpoint
 
 
 def _demo_picture(out_dir: str) -> Optional[str]:
@@ -123,9 +154,12 @@ def _demo_picture(out_dir: str) -> Optional[str]:
         return None
 
 
-def _show_progress(args: argparse.Namespace) -> bool:
-    """A progress bar on a terminal; none when asked, or when output goes to a log."""
-    return not args.no_progress and sys.stderr.isatty()
+def _show_progress(args: argparse.Namespace):
+    """A progress bar on a terminal, plain lines now and then when output goes to a
+    log (a bar would be one endless line there), nothing with --no-progress."""
+    if args.no_progress:
+        return False
+    return True if sys.stderr.isatty() else "lines"
 
 
 def _first_document(tokenizer, ids: List[int]) -> str:
@@ -163,18 +197,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     resumed = _load_for_resume(args.resume) if args.resume else None
     settings, changes = _resumed_settings(args, resumed) if resumed else (_new_settings(args), None)
-    documents = _training_text(settings)
-    settings["data_sha256"] = _fingerprint(documents)
+    documents = _training_text(settings, from_checkpoint=bool(resumed) and not args.data)
     if resumed:
         _check_same_text(settings, resumed)
+    # a resumed run continues in its own folder, wherever the command is typed
     out_dir = args.out or (os.path.dirname(os.path.abspath(args.resume)) if resumed else "runs/latest")
     _refuse_to_overwrite(os.path.join(out_dir, "checkpoint.json"), args.resume)
-    model, tokenizer = (resumed.model, resumed.tokenizer) if resumed else _new_model(settings, documents)
-    trainer = _make_trainer(settings, documents, model, tokenizer, out_dir, resumed)
+    trainer = _set_up_run(settings, documents, out_dir, resumed)
     if changes:
         print(changes)
-    print(f"training {model.num_parameters():,} parameters on {len(documents):,} document(s) from "
-          f"{settings['data']} (vocabulary {tokenizer.vocab_size}); steps {trainer.step} -> {trainer.config.steps}")
+    print(f"training {trainer.model.num_parameters():,} parameters on {len(documents):,} document(s) from "
+          f"{settings['data']} (vocabulary {trainer.tokenizer.vocab_size}); steps {trainer.step} -> "
+          f"{trainer.config.steps}", flush=True)  # flushed: output to a log shows it now, not at the end
     if trainer.step >= trainer.config.steps:
         print(f"nothing to do: the checkpoint is already at step {trainer.step}; ask for more with --steps")
         return 0
@@ -182,10 +216,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _report_run(trainer.run(progress=_show_progress(args)), trainer)
 
 
-def _make_trainer(settings: dict, documents: List[str], model, tokenizer, out_dir: str, resumed):
-    """A Trainer for the run, writing into out_dir; the checkpoint keeps every setting."""
+TRAIN_FILES = ("checkpoint.json", "metrics.jsonl")
+
+
+def _set_up_run(settings: dict, documents: List[str], out_dir: str, resumed=None, files=TRAIN_FILES):
+    """The one set-up of `demo` and `train`: tokenizer, model (new, or the resumed
+    checkpoint's), data and a Trainer writing `files` (checkpoint, metrics; a name
+    or None) into out_dir. The checkpoint keeps every setting of the run."""
     from .train import TextData, Trainer
     config = _train_config(settings)
+    model, tokenizer = (resumed.model, resumed.tokenizer) if resumed else _new_model(settings, documents)
     try:
         data = TextData.from_documents(documents, tokenizer, val_fraction=settings["val_fraction"],
                                        seed=config.seed, stream=settings["stream"])
@@ -195,11 +235,14 @@ def _make_trainer(settings: dict, documents: List[str], model, tokenizer, out_di
         raise UserError(f"--context {model.config.context_len} is longer than the training text "
                         f"({len(data.train[0])} tokens); use at most {len(data.train[0]) - 1}")
     info = {key: settings[key] for key in ("data", "data_sha256", "stream", "val_fraction", "tokenizer")}
+    info["data"] = _data_path(settings["data"])  # absolute: a resume may be typed in another folder
     info["documents"] = settings["documents"] if settings["data"] == "builtin" else None
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError(f"--out {out_dir} is a file, not a folder; choose a folder for the run")
+    paths = [os.path.join(out_dir, name) if name else None for name in files]
     try:
         os.makedirs(out_dir, exist_ok=True)
-        return Trainer(model, tokenizer, data, config, checkpoint_path=os.path.join(out_dir, "checkpoint.json"),
-                       metrics_path=os.path.join(out_dir, "metrics.jsonl"),
+        return Trainer(model, tokenizer, data, config, checkpoint_path=paths[0], metrics_path=paths[1],
                        start_step=resumed.step if resumed else 0,
                        optimizer_state=resumed.optimizer_state if resumed else None, info=info)
     except OSError as err:
@@ -235,7 +278,7 @@ def _saved_settings(resumed) -> dict:
     from .train import TrainConfig
     train = resumed.train
     try:
-        c = TrainConfig.from_dict(train.get("config") or {})
+        c = TrainConfig.from_dict(_checked_train_section(train))
     except ValueError as err:
         raise UserError(f"the checkpoint's train settings are damaged: {err}") from None
     m = resumed.model.config
@@ -246,6 +289,25 @@ def _saved_settings(resumed) -> dict:
             "documents": train.get("documents"), "val_fraction": train.get("val_fraction"), "seed": c.seed,
             "steps": c.steps, "lr": c.lr, "beta1": c.betas[0], "beta2": c.betas[1], "schedule": c.schedule,
             "warmup": c.warmup_steps, "eval_every": c.eval_every, "checkpoint_every": c.checkpoint_every}
+
+
+# The types of the run's settings in a checkpoint's "train" section (None: not recorded).
+_TRAIN_SECTION = {"data": (str,), "data_sha256": (str,), "stream": (bool,), "val_fraction": (int, float),
+                  "tokenizer": (str,), "documents": (int,)}
+
+
+def _checked_train_section(train: dict) -> dict:
+    """The section's TrainConfig as a dict; ValueError for a setting of the wrong type."""
+    for key, types in _TRAIN_SECTION.items():
+        value = train.get(key)
+        if value is not None and (not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
+            raise ValueError(f"{key} is {value!r}")
+    if train.get("documents") is not None and train["documents"] < 1:
+        raise ValueError(f"documents is {train['documents']!r}")
+    config = train.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"config is a {type(config).__name__}, not an object")
+    return config
 
 
 def _resumed_settings(args: argparse.Namespace, resumed) -> Tuple[dict, Optional[str]]:
@@ -301,23 +363,35 @@ def _option_text(name: str, value) -> str:
     return f"{flag} {value}"
 
 
-def _training_text(settings: dict) -> List[str]:
-    """The documents the run trains on, read from the file or generated."""
+def _training_text(settings: dict, from_checkpoint: bool = False) -> List[str]:
+    """The documents the run trains on, read from the file or generated; records
+    their fingerprint in settings["data_sha256"]."""
     from .corpus import NAMES_FILE, verb_grammar_corpus
     from .train import read_documents
     source = settings["data"]
     if source == "builtin":
-        return verb_grammar_corpus(settings["documents"], seed=settings["seed"])
+        documents = verb_grammar_corpus(settings["documents"], seed=settings["seed"])
+        settings["data_sha256"] = _fingerprint(documents)
+        return documents
     try:
-        return read_documents(NAMES_FILE if source == "names" else source, stream=settings["stream"])
+        documents = read_documents(NAMES_FILE if source == "names" else source, stream=settings["stream"])
     except FileNotFoundError:
-        raise UserError(f"no such file: {source}") from None
+        where = " (the file the run was trained on; if it is elsewhere now, say where with --data FILE)" \
+            if from_checkpoint else ""
+        raise UserError(f"no such file: {source}{where}") from None
     except UnicodeDecodeError:
         raise UserError(f"{source} is not UTF-8 text") from None
     except (IsADirectoryError, PermissionError) as err:
         raise UserError(f"cannot read {source}: {err.strerror}") from None
     except ValueError as err:
         raise UserError(str(err)) from None
+    settings["data_sha256"] = _fingerprint(documents)
+    return documents
+
+
+def _data_path(data):
+    """A data file as an absolute path; 'names' and 'builtin' as they are."""
+    return data if data in ("names", "builtin") or not isinstance(data, str) else os.path.abspath(data)
 
 
 def _fingerprint(documents: List[str]) -> str:
@@ -337,7 +411,7 @@ def _check_same_text(settings: dict, resumed) -> None:
         raise UserError(f"{settings['data']} is not the text this run was trained on (its fingerprint "
                         f"{fingerprint[:12]} differs from the checkpoint's {saved[:12]}); resume with the same "
                         "text, or start a new run in another --out folder")
-    elif resumed.train.get("data") != settings["data"]:
+    elif _data_path(resumed.train.get("data")) != _data_path(settings["data"]):
         print(f"reading the run's data from {settings['data']} (the same text as {resumed.train.get('data')})")
 
 
@@ -346,6 +420,9 @@ def _refuse_to_overwrite(checkpoint_path: str, resume: Optional[str]) -> None:
     from .checkpoint import saved_step
     if not os.path.exists(checkpoint_path):
         return
+    if os.path.isdir(checkpoint_path):
+        raise UserError(f"{checkpoint_path} is a directory, where the run's checkpoint goes; remove it or "
+                        "choose another --out folder")
     if resume and os.path.exists(resume) and os.path.samefile(checkpoint_path, resume):
         return
     step = saved_step(checkpoint_path)
@@ -390,8 +467,6 @@ def _train_config(settings: dict):
 
 def _report_run(result, trainer) -> int:
     """Print how the run went; the exit status (128 + signal number when stopped by one)."""
-    import signal
-
     from .checkpoint import saved_step
     from .train import sparkline
     if result.error:  # say what is on the disk now, read back from it
@@ -408,8 +483,14 @@ def _report_run(result, trainer) -> int:
     if result.interrupted:
         print(f"stopped by {result.signal or 'Ctrl-C'} at step {result.step}, saved in {result.checkpoint}; "
               f"continue with: minigpt train --resume {result.checkpoint}")
-        return 128 + (signal.Signals[result.signal].value if result.signal else signal.SIGINT.value)
+        return _signal_status(result)
     return 0
+
+
+def _signal_status(result) -> int:
+    """The exit status of a run stopped by a signal: 128 + its number (Ctrl-C: 130)."""
+    import signal
+    return 128 + (signal.Signals[result.signal].value if result.signal else signal.SIGINT.value)
 
 
 # --------------------------------------------------------------------------------------
@@ -435,7 +516,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         rng = random.Random(args.seed)
         for _ in range(args.num):
             ids = generate(model, prompt_ids, args.max_tokens, temperature=args.temperature, top_k=args.top_k,
-                           rng=rng)
+                           rng=rng, stop_id=tokenizer.bos_id)  # <bos> also ends a document
             print(_first_document(tokenizer, ids))
     except ValueError as err:
         raise UserError(str(err)) from None
@@ -496,7 +577,9 @@ _temperature = _number(float, lambda x: 0 <= x < float("inf"), "a temperature >=
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
     parser = _Parser(prog="minigpt", description="A scalar-Value autograd engine and a Mini-GPT built from it.")
+    parser.add_argument("--version", action="version", version=f"minigpt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     parser.subcommands = sub.choices  # name -> sub-parser, to report errors under the right command

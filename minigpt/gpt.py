@@ -8,6 +8,7 @@ sequence `[T][vocab_size]` of Values (no softmax: the loss and the sampler apply
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
@@ -128,21 +129,30 @@ class MiniGPT(Module):
     def max_seq_len(self) -> int:
         return self.config.context_len
 
-    def check_tokens(self, token_ids: Sequence[int]) -> None:
-        """Raise ValueError unless token_ids is a non-empty list of valid ids that fits."""
+    def check_tokens(self, token_ids: Sequence[int], any_length: bool = False) -> List[int]:
+        """The ids as a list of ints; ValueError unless token_ids is a non-empty list
+        of ids in the vocabulary that fits the context (`any_length=True`: of any
+        length, for a prompt that will be cropped). Integral numbers of other types
+        (such as numpy's int64) are accepted and converted; bools and floats are not."""
         c = self.config
         if not isinstance(token_ids, (list, tuple)) or len(token_ids) == 0:
             raise ValueError("MiniGPT: token_ids must be a non-empty list of ints")
-        if len(token_ids) > c.context_len:
+        if len(token_ids) > c.context_len and not any_length:
             raise ValueError(f"MiniGPT: {len(token_ids)} tokens exceed max_seq_len (context_len) {c.context_len}")
+        ids = []
         for t, i in enumerate(token_ids):
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < c.vocab_size:
-                raise ValueError(f"MiniGPT: token id {i!r} at position {t} is outside the vocabulary "
+            if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+                raise ValueError(f"MiniGPT: token id {i!r} at position {t} is not an int "
+                                 f"(it is a {type(i).__name__})")
+            ids.append(int(i))
+            if not 0 <= ids[-1] < c.vocab_size:
+                raise ValueError(f"MiniGPT: token id {ids[-1]} at position {t} is outside the vocabulary "
                                  f"0..{c.vocab_size - 1} (vocab_size {c.vocab_size})")
+        return ids
 
     def forward(self, token_ids: Sequence[int]) -> List[List[Value]]:
-        self.check_tokens(token_ids)
-        x = self.tok_emb(list(token_ids))                            # [T][d]
+        token_ids = self.check_tokens(token_ids)
+        x = self.tok_emb(token_ids)                                    # [T][d]
         if self.pos_emb is not None:
             positions = self.pos_emb(list(range(len(token_ids))))     # [T][d]
             x = [[a + b for a, b in zip(tok, pos)] for tok, pos in zip(x, positions)]
@@ -192,41 +202,56 @@ def _sample(probs: List[float], rng) -> int:
 
 
 def generate(model: MiniGPT, start_ids: Sequence[int], max_new_tokens: int, temperature: float = 1.0,
-             top_k: Optional[int] = None, rng: Optional[random.Random] = None) -> List[int]:
-    """Sample `max_new_tokens` ids after `start_ids`; returns the prompt plus the new ids.
+             top_k: Optional[int] = None, rng: Optional[random.Random] = None,
+             stop_id: Optional[int] = None) -> List[int]:
+    """Sample up to `max_new_tokens` ids after `start_ids`; returns the prompt plus the new ids.
 
-    Each step runs the model on the last `max_seq_len` ids (cropping the context),
-    divides the last position's logits by `temperature` (0 means greedy argmax),
-    keeps only the `top_k` largest if given, and samples with `rng` (a
-    `random.Random`; by default the `random` module, so `random.seed` makes runs
-    reproducible). No autograd graph is recorded.
+    Each step runs the model on the last `max_seq_len` ids (cropping the context; the
+    whole prompt is checked first), divides the last position's logits by
+    `temperature` (0 means greedy argmax; a temperature so small that the division
+    leaves one logit far above the rest acts the same), keeps only the `top_k`
+    largest if given, and samples with `rng` (a `random.Random`; by default the
+    `random` module, so `random.seed` makes runs reproducible). Ties: greedy picks the
+    lowest id among equal largest logits, and `top_k` keeps exactly k ids, the lower
+    ids first among logits tied at the k-th place. With `stop_id` (for a Mini-GPT
+    trained on documents: `<bos>`, which ends one) sampling stops as soon as that id
+    is drawn; it is included. No autograd graph is recorded.
     """
     if not isinstance(start_ids, (list, tuple)) or len(start_ids) == 0:
         raise ValueError("generate: start_ids must be a non-empty list of token ids")
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"generate: max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
-    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+    if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+            or not math.isfinite(temperature) or temperature < 0):
         raise ValueError(f"generate: temperature must be a finite number >= 0, got {temperature!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise ValueError(f"generate: top_k must be an integer >= 1 (or None), got {top_k!r}")
     context_len = model.config.context_len
-    ids = list(start_ids)
-    model.check_tokens(ids[-context_len:])
+    ids = model.check_tokens(start_ids, any_length=True)  # every id, also those cropped away below
+    if stop_id is not None:
+        model.check_tokens([stop_id])
     with no_grad():
         for _ in range(max_new_tokens):
             logits = [v.data for v in model(ids[-context_len:])[-1]]
-            if temperature == 0:
-                ids.append(max(range(len(logits)), key=logits.__getitem__))  # first of the largest
-                continue
-            scaled = [z / temperature for z in logits]
-            if top_k is not None and top_k < len(scaled):
-                cutoff = sorted(scaled, reverse=True)[top_k - 1]
-                scaled = [z if z >= cutoff else -math.inf for z in scaled]
-            m = max(scaled)
-            exps = [math.exp(z - m) for z in scaled]
-            total = sum(exps)
-            ids.append(_sample([e / total for e in exps], rng))
+            ids.append(_next_id(logits, temperature, top_k, rng))
+            if ids[-1] == stop_id:
+                break
     return ids
+
+
+def _next_id(logits: List[float], temperature: float, top_k: Optional[int], rng) -> int:
+    """Draw the next id from the logits [V] (see `generate`)."""
+    order = sorted(range(len(logits)), key=lambda i: -logits[i])  # largest first; ties: lower id first
+    if temperature == 0:
+        return order[0]
+    keep = order[:top_k] if top_k is not None else order
+    top = logits[order[0]]
+    # logits - max before dividing: the largest becomes 0 and no tiny temperature overflows
+    probs = [0.0] * len(logits)
+    for i in keep:
+        probs[i] = math.exp((logits[i] - top) / temperature)
+    total = sum(probs)  # at least 1: the largest logit contributes exp(0)
+    return _sample([p / total for p in probs], rng)
 
 
 def parameter_inventory(config: MiniGPTConfig) -> Dict[str, int]:

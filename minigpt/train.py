@@ -26,6 +26,7 @@ import math
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -40,7 +41,7 @@ from .optim import Adam, CosineDecay, LinearDecay
 from .tokenizers import Tokenizer
 
 __all__ = ["TrainConfig", "TextData", "Trainer", "TrainResult", "TrainingDiverged", "StopSignals", "MetricsLog",
-           "read_documents", "sparkline"]
+           "ProgressLines", "read_documents", "sparkline"]
 
 SCHEDULES = ("linear", "cosine", "constant")
 
@@ -80,6 +81,8 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
         for name in ("warmup_steps", "eval_every", "eval_docs", "checkpoint_every"):
             n = getattr(self, name)
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -267,6 +270,9 @@ class Trainer:
                               weight_decay=config.weight_decay)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
+            if self.optimizer.steps != start_step:  # Adam's bias correction counts its own steps
+                raise ValueError(f"the optimizer state is at step {self.optimizer.steps} but the run at step "
+                                 f"{start_step}")
             # the config defines the run: a resumed run may change these on purpose
             self.optimizer.betas, self.optimizer.eps = tuple(config.betas), config.eps
             self.optimizer.weight_decay = config.weight_decay
@@ -320,10 +326,13 @@ class Trainer:
         return path
 
     # ---- the loop -----------------------------------------------------------------------
-    def run(self, progress: bool = True, until: Optional[int] = None) -> TrainResult:
-        """Train from the current step up to `until` (default: `config.steps`), with
-        a progress bar. Stopping early leaves the schedule as it is, so a later
-        `run()` continues exactly.
+    def run(self, progress=True, until: Optional[int] = None) -> TrainResult:
+        """Train from the current step up to `until` (default: `config.steps`).
+        Stopping early leaves the schedule as it is, so a later `run()` continues exactly.
+
+        progress: True for a progress bar (on a terminal), "lines" for a plain line on
+        stderr every tenth of the run or 30 s (for logs, where a bar would be one
+        endless line), False for nothing.
 
         SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves a checkpoint
         and returns with `interrupted=True`. A save that fails, or a loss that stops
@@ -348,10 +357,10 @@ class Trainer:
         return result
 
     def _loop(self, until: int, result: TrainResult, stops: "StopSignals", log: "MetricsLog",
-              progress: bool) -> None:
+              progress) -> None:
         """The steps: train, log, show, save now and then; stops at `until` or on a signal."""
         cfg = self.config
-        bar = _progress_bar(self.step, until, enabled=progress)
+        bar = _progress_bar(self.step, until, progress)
         start, smoothed = time.perf_counter(), None
         try:
             while self.step < until and stops.received is None:
@@ -409,14 +418,16 @@ class StopSignals:
     signal during the save just waits for it. Blocks may nest: an inner block shares
     the outer one's flag (so a program can keep catching signals after the run, while
     it reports). Outside the main thread (where Python cannot catch signals) this
-    does nothing.
+    does nothing. `then` is what the first signal's note on stderr says comes after
+    the step (a caller that keeps nothing of a stopped run says so).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
     _active: Optional["StopSignals"] = None  # the instance whose handlers are installed
 
-    def __init__(self):
+    def __init__(self, then: str = "then saving"):
         self.received: Optional[str] = None
+        self.then = then
         self._previous: Dict[int, object] = {}
 
     def __enter__(self) -> "StopSignals":
@@ -440,7 +451,7 @@ class StopSignals:
         name = signal.Signals(signum).name
         if self.received is None:
             self.received = name
-            note = f"\n{name}: stopping after this step, then saving\n"
+            note = f"\n{name}: stopping after this step, {self.then}\n"
         else:
             note = f"\n{name}: already stopping; the checkpoint is saved completely before the program ends\n"
         # os.write, not print: a handler may run in the middle of another print
@@ -539,10 +550,47 @@ def _show(bar, smoothed: float, record: Dict[str, object], evals: List[Tuple[int
     bar.update(1)
 
 
-def _progress_bar(start: int, total: int, enabled: bool):
-    """A tqdm bar (step, loss, eval loss, tokens/s and ETA), or None when disabled."""
-    if not enabled:
+def _progress_bar(start: int, total: int, mode):
+    """A tqdm bar (step, loss, eval loss, tokens/s and ETA), `ProgressLines` for
+    mode "lines", or None when mode is false."""
+    if not mode:
         return None
+    if mode == "lines":
+        return ProgressLines(start, total)
     from tqdm import tqdm
     return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, mininterval=0.5,
                 desc="training")
+
+
+class ProgressLines:
+    """Progress as plain lines on stderr, for output that is not a terminal:
+
+        step 100/1000  loss 2.613  tok/s 1234  eval 2.702  ETA 41 s
+
+    one every tenth of the run and at least every `every_s` seconds. It has the
+    part of tqdm's interface that `_show` uses (set_postfix, update, close).
+    """
+
+    def __init__(self, start: int, total: int, every_s: float = 30.0):
+        self.step, self.total, self.every_s = start, total, every_s
+        self.stride = max(1, (total - start) // 10)
+        self.start_step, self.started = start, time.perf_counter()
+        self.last_line, self.postfix = self.started, {}
+
+    def set_postfix(self, postfix: Dict[str, str], refresh: bool = False) -> None:
+        self.postfix = postfix
+
+    def update(self, n: int = 1) -> None:
+        self.step += n
+        now = time.perf_counter()
+        if (self.step - self.start_step) % self.stride and self.step != self.total \
+                and now - self.last_line < self.every_s:
+            return
+        self.last_line = now
+        rate = (self.step - self.start_step) / (now - self.started) if now > self.started else 0.0
+        eta = f"  ETA {(self.total - self.step) / rate:.0f} s" if rate > 0 else ""
+        shown = "".join(f"  {name} {value}" for name, value in self.postfix.items())
+        print(f"step {self.step}/{self.total}{shown}{eta}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass

@@ -1,8 +1,10 @@
 """The command line: train, sample and demo work, and bad input is a one-line error."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -132,13 +134,16 @@ def test_every_command_has_help(capsys):
         assert code == 0 and "usage: minigpt" in out
 
 
-def test_demo_runs_briefly(capsys, tmp_path):
+def test_demo_runs_briefly(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative --out, as the default `out`
     code, out, err = run_cli(capsys, "demo", "--steps", "3", "--documents", "40", "--samples", "2",
-                             "--out", str(tmp_path), "--no-progress")
+                             "--out", "out", "--no-progress")
     assert code == 0, err
     assert "before training" in out and "after training" in out
     assert out.count("'") >= 10  # predictions are quoted tokens
-    assert os.path.exists(tmp_path / "demo-checkpoint.json")
+    assert sorted(name for name in os.listdir(tmp_path / "out") if name.startswith("demo-")
+                  and not name.startswith("demo-graph")) == ["demo-checkpoint.json", "demo-metrics.jsonl"]
+    assert len(open(tmp_path / "out" / "demo-metrics.jsonl").read().splitlines()) == 3
 
 
 def test_python_dash_m_entry_point(tmp_path):
@@ -260,3 +265,190 @@ def test_resume_of_a_checkpoint_from_before_the_settings_were_recorded(capsys, n
     assert code == 0, err
     assert "assuming the run used --val-fraction 0.1" in out and "does not record a fingerprint" in out
     assert json.load(open(ckpt))["train"]["val_fraction"] == 0.1  # recorded from now on
+
+
+# ---- issue 11: where a resumed run writes, what the demo keeps, sampling, errors, progress --------
+def test_resume_from_another_folder_continues_in_the_checkpoints_folder(capsys, tmp_path, monkeypatch):
+    """Started in one folder with a relative --data path, resumed from another folder
+    without --out: the run continues in its own folder and finds its data."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "names.txt").write_text(NAMES, encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "a")
+    assert train_small(capsys, "names.txt", "run")[0] == 0
+    monkeypatch.chdir(tmp_path / "b")
+    code, out, err = run_cli(capsys, "train", "--resume", "../a/run/checkpoint.json", "--steps", "6",
+                             "--no-progress")
+    assert code == 0, err
+    assert os.listdir(tmp_path / "b") == []  # no runs/latest here
+    assert json.load(open(tmp_path / "a" / "run" / "checkpoint.json"))["step"] == 6
+    assert len(open(tmp_path / "a" / "run" / "metrics.jsonl").read().splitlines()) == 6
+
+
+def test_a_data_path_that_no_longer_resolves_says_how_to_give_it(capsys, names_file, tmp_path):
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
+    data = json.load(open(ckpt))
+    data["train"]["data"] = "../gone/data/names.txt"  # relative, as older versions stored it
+    with open(ckpt, "w") as f:
+        json.dump(data, f)
+    code, _, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "6", "--no-progress")
+    one_line_error(code, err, "no such file: ../gone/data/names.txt", "--data")
+    code, _, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "6", "--data", names_file, "--no-progress")
+    assert code == 0, err
+
+
+def demo_args(out_dir, steps):
+    return ["demo", "--steps", str(steps), "--documents", "40", "--samples", "0", "--d-model", "8",
+            "--out", str(out_dir), "--no-progress"]
+
+
+def test_an_interrupted_demo_says_so_and_keeps_the_previous_demo(capsys, tmp_path):
+    out_dir = tmp_path / "out"
+    assert run_cli(capsys, *demo_args(out_dir, 6))[0] == 0
+    before = {name: (out_dir / name).read_bytes() for name in ("demo-checkpoint.json", "demo-metrics.jsonl")}
+    proc = subprocess.Popen([sys.executable, "-m", "minigpt", *demo_args(out_dir, 100000)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = out_dir / "demo-metrics.jsonl.partial"
+    for _ in range(6000):  # up to 60 s for 3 steps
+        if partial.exists() and partial.read_bytes().count(b"\n") >= 3:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "demo stopped by SIGINT at step" in err and "of 100000" in err and "kept the previous" in err
+    assert "keeping the previous demo's files" in err and "saving" not in err
+    assert "Traceback" not in err and "Trained" not in out and "Checkpoint:" not in out
+    assert {name: (out_dir / name).read_bytes() for name in before} == before
+    assert not partial.exists()
+
+
+def test_sampling_stops_at_the_end_of_a_name(capsys, names_file, tmp_path, monkeypatch):
+    from minigpt.gpt import MiniGPT
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
+    calls = []
+    forward = MiniGPT.forward
+    monkeypatch.setattr(MiniGPT, "forward", lambda self, ids: calls.append(1) or forward(self, ids))
+    code, out, err = run_cli(capsys, "sample", "--checkpoint", ckpt, "--num", "5", "--max-tokens", "200",
+                             "--seed", "3")
+    assert code == 0, err
+    assert len(out.splitlines()) == 5
+    assert len(calls) < 400  # 1,000 without stopping: each name ends at its first <bos>
+
+
+def read_only_folder(tmp_path, monkeypatch):
+    """A folder on a read-only file system: a real read-only tmpfs where the machine
+    allows mounting one, else writes made to fail with EROFS."""
+    import errno
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+                          capture_output=True)
+    if done.returncode == 0:
+        return folder, lambda: subprocess.run(["umount", str(folder)], check=False)
+    real_makedirs = os.makedirs
+
+    def makedirs(path, *a, **kw):
+        if str(path).startswith(str(folder) + os.sep):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_makedirs(path, *a, **kw)
+    monkeypatch.setattr(os, "makedirs", makedirs)
+    return folder, lambda: None
+
+
+def test_output_folders_that_cannot_be_used_are_one_line_errors(capsys, names_file, tmp_path, monkeypatch):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    code, _, err = train_small(capsys, names_file, str(a_file))
+    one_line_error(code, err, "is a file, not a folder")
+    code, _, err = train_small(capsys, names_file, str(a_file / "run"))
+    one_line_error(code, err, "cannot write to", "Not a directory")
+    (tmp_path / "m" / "metrics.jsonl").mkdir(parents=True)
+    code, _, err = train_small(capsys, names_file, str(tmp_path / "m"))
+    one_line_error(code, err, "metrics.jsonl", "Is a directory")
+    (tmp_path / "c" / "checkpoint.json").mkdir(parents=True)
+    code, _, err = train_small(capsys, names_file, str(tmp_path / "c"))
+    one_line_error(code, err, "checkpoint.json is a directory")
+    folder, cleanup = read_only_folder(tmp_path, monkeypatch)
+    try:
+        code, _, err = train_small(capsys, names_file, str(folder / "run"))
+        one_line_error(code, err, "Read-only file system")
+    finally:
+        cleanup()
+    code, _, err = run_cli(capsys, "graph", "--out", str(tmp_path))
+    one_line_error(code, err)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--data", "builtin", "--beta1", "1.5"], ["betas", "1.5"]),
+    (["train", "--data", "builtin", "--beta2", "nan"], ["betas", "nan"]),
+    (["demo", "--heads", "3"], ["divisible"]),
+    (["demo", "--d-model", "4", "--heads", "4"], ["even head dim"]),
+])
+def test_bad_options_are_one_line_errors(capsys, tmp_path, argv, words):
+    code, _, err = run_cli(capsys, *argv, "--out", str(tmp_path / "run"), "--no-progress")
+    one_line_error(code, err, *words)
+
+
+def damage(section, key, value):
+    """Set checkpoint[section][key] (key None: the section itself) to value."""
+    def change(data):
+        if key is None:
+            data[section] = value
+        elif value is KeyError:
+            del data[section][key]
+        else:
+            data[section][key] = value
+    return change
+
+
+def damage_list(key, change):
+    return lambda data: change(data["optimizer"][key])
+
+
+@pytest.mark.parametrize("change, words", [
+    (damage("optimizer", "lr", KeyError), ["no 'lr'"]),
+    (damage_list("m", list.pop), ["'m' has"]),
+    (damage_list("m", lambda m: m.__setitem__(0, "x")), ["'x'"]),
+    (damage("optimizer", "betas", [0.9]), ["betas"]),
+    (damage("optimizer", "steps", 7), ["optimizer state is at step 7"]),
+    (damage("train", "config", [1]), ["config is a list"]),
+    (damage("train", "data", 5), ["data is 5"]),
+    (damage("train", "val_fraction", "x"), ["val_fraction"]),
+    (damage("train", "stream", "yes"), ["stream"]),
+    (damage("train", "documents", -1), ["documents"]),
+    (lambda data: data["train"]["config"].__setitem__("seed", "x"), ["seed"]),
+    (damage("train", None, [1]), ["'train' section"]),
+    (damage("optimizer", None, [1]), ["'optimizer' section"]),
+], ids=["no-lr", "m-short", "m-string", "betas-one", "steps-ahead", "config-list", "data-int",
+        "val_fraction-str", "stream-str", "documents-negative", "seed-str", "train-list", "optimizer-list"])
+def test_a_damaged_checkpoint_is_refused_in_one_line(capsys, names_file, tmp_path, change, words):
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)
+    data = json.load(open(ckpt))
+    change(data)
+    with open(ckpt, "w") as f:
+        json.dump(data, f)
+    before = open(ckpt).read()
+    code, _, err = run_cli(capsys, "train", "--resume", ckpt, "--steps", "6", "--no-progress")
+    one_line_error(code, err, *words)
+    assert open(ckpt).read() == before
+
+
+def test_version(capsys):
+    from minigpt import __version__
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"minigpt {__version__}"
+
+
+def test_without_a_terminal_training_prints_plain_progress_lines(names_file, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "minigpt", "train", "--data", names_file, "--steps", "20",
+                           "--d-model", "8", "--heads", "2", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=120)  # stderr is a pipe, not a terminal
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert [line.split()[1] for line in lines] == [f"{s}/20" for s in range(2, 21, 2)]
+    assert all(line.startswith("step ") and "loss" in line and "\r" not in line for line in lines)
+    quiet = subprocess.run([sys.executable, "-m", "minigpt", "train", "--data", names_file, "--steps", "2",
+                            "--out", str(tmp_path / "quiet"), "--no-progress"], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == ""

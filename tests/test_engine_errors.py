@@ -4,6 +4,7 @@ import math
 import pytest
 
 from minigpt import Value, dot, engine, fused, logsumexp, softmax, vsum
+from test_engine_ops import minigpt_value_and_grads, torch_value_and_grads
 
 
 @pytest.mark.parametrize("bad, name", [("3", "str"), (None, "NoneType"), ([1.0], "list"), (True, "bool")])
@@ -103,3 +104,53 @@ def test_helpers_reject_bad_input(helpers):
         helpers.softmax([])
     with pytest.raises(ValueError, match="empty"):
         helpers.logsumexp([])
+
+
+# ---- one overflow rule for every operation (issue 11, item 14) -----------------------------------
+@pytest.mark.parametrize("make, op", [
+    (lambda: Value(1e200) * Value(1e200), r"\*"),
+    (lambda: Value(1e308) + Value(1e308), r"\+"),
+    (lambda: Value(-1e308) - Value(1e308), r"\+|-"),
+    (lambda: Value(1e300) / Value(1e-300), "/"),
+    (lambda: Value(1e200) ** 2, r"\*\*"),
+    (lambda: Value(1000.0).exp(), "exp"),
+    (lambda: vsum([Value(1e308), Value(1e308)]), r"\+"),  # the primitive formula: a chain of +
+    (lambda: dot([Value(1e200)], [Value(1e200)]), r"\*"),
+    (lambda: fused.vsum([Value(1e308), Value(1e308)]), "sum"),  # the fused node names itself
+    (lambda: fused.dot([Value(1e200)], [Value(1e200)]), "dot"),
+], ids=["mul", "add", "sub", "div", "pow", "exp", "vsum", "dot", "fused-vsum", "fused-dot"])
+def test_a_result_that_is_not_a_finite_float_is_an_overflow_error_naming_the_op(make, op):
+    with pytest.raises(OverflowError, match=op):
+        make()
+
+
+def test_x_times_x_minus_x_times_x_never_gives_a_silent_nan():
+    x = Value(1e200)
+    with pytest.raises(OverflowError):
+        x * x - x * x
+
+
+def same(a, b):
+    """Equal as floats, including the sign of zero and of infinity."""
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("f, xs", [
+    (lambda x: x.sqrt(), [-0.0]),
+    (lambda x: x.sqrt(), [0.0]),
+    (lambda a, b: a / b, [1e-200, 1e-200]),
+    (lambda a, b: a / b, [-1e-200, 3e-200]),
+    (lambda a, b: a / b, [1e300, 1e-8]),
+], ids=["sqrt(-0.0)", "sqrt(0.0)", "1e-200/1e-200", "-1e-200/3e-200", "1e300/1e-8"])
+def test_edge_values_match_pytorch(f, xs):
+    want_out, want_grads = torch_value_and_grads(f, *xs)
+    got_out, got_grads = minigpt_value_and_grads(f, *xs)
+    assert same(got_out, want_out)
+    assert all(same(g, w) for g, w in zip(got_grads, want_grads)), (got_grads, want_grads)
+
+
+def test_edge_values_without_pytorch():
+    assert minigpt_value_and_grads(lambda x: x.sqrt(), -0.0) == (-0.0, [-math.inf])
+    out, grads = minigpt_value_and_grads(lambda a, b: a / b, 1e-200, 1e-200)
+    assert out == 1.0 and grads == [1e200, -1e200]

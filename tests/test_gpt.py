@@ -1,5 +1,6 @@
 """The Mini-GPT: config validation, parameter inventory, seed-lab checks, loss, generate."""
 import math
+import numbers
 import random
 
 import pytest
@@ -322,3 +323,83 @@ def test_graph_size_of_one_step_is_reasonable():
     loss = cross_entropy_loss(model(ids), ids[1:] + [0])
     # fused nodes: far fewer nodes than scalar multiplies (~70k for this model)
     assert len(topological_order(loss)) < 20_000
+
+
+# ---- generate: edge cases of the arguments (issue 11, item 13) ------------------------------
+@pytest.mark.parametrize("temperature", [5e-324, 1e-308, 1e-200])
+def test_a_tiny_temperature_is_greedy(temperature):
+    model = small_model()
+    greedy = generate(model, [1, 2], 4, temperature=0)
+    assert generate(model, [1, 2], 4, temperature=temperature, rng=random.Random(0)) == greedy
+
+
+@pytest.mark.parametrize("temperature", [True, False, "1", None])
+def test_temperature_must_be_a_number_not_a_bool(temperature):
+    with pytest.raises(ValueError, match="temperature"):
+        generate(small_model(), [1], 2, temperature=temperature)
+
+
+def flat_model():
+    """A model whose logits are all equal (every weight 0): ten ids tied."""
+    model = MiniGPT(MiniGPTConfig(8, 2, 1, 16, 10, 6))
+    for p in model.parameters():
+        p.data = 0.0
+    return model
+
+
+def test_top_k_keeps_exactly_k_ids_when_logits_tie():
+    model = flat_model()
+    draws = {generate(model, [0], 1, top_k=2, rng=random.Random(s))[-1] for s in range(200)}
+    assert draws == {0, 1}  # the documented tie-break: the lower ids
+    assert {generate(model, [0], 1, rng=random.Random(s))[-1] for s in range(200)} == set(range(10))
+    assert generate(model, [0], 3, temperature=0) == [0, 0, 0, 0]  # greedy: the lowest id of the tie
+
+
+def test_a_bad_id_early_in_a_long_prompt_is_reported():
+    model = small_model()  # context_len 8: the first ids of a 12-id prompt are cropped away
+    with pytest.raises(ValueError, match="token id 99 at position 0"):
+        generate(model, [99] + [1] * 11, 1)
+
+
+class NumpyLikeInt:
+    """An integral type that is not a Python int, like numpy.int64 (registered below)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __index__(self):
+        return self.n
+
+    __int__ = __index__
+
+    def __lt__(self, other):
+        return self.n < other
+
+    def __le__(self, other):
+        return self.n <= other
+
+    def __eq__(self, other):
+        return self.n == other
+
+    __hash__ = None
+
+
+numbers.Integral.register(NumpyLikeInt)
+
+
+def test_integral_ids_of_other_types_are_accepted_and_floats_are_not_ints():
+    model = small_model()
+    out = generate(model, [NumpyLikeInt(1), NumpyLikeInt(2)], 2, rng=random.Random(0))
+    assert out[:2] == [1, 2] and all(type(i) is int for i in out)
+    with pytest.raises(ValueError, match="1.0 at position 0 is not an int"):
+        generate(model, [1.0], 1)
+    with pytest.raises(ValueError, match="not an int"):
+        model([True])
+
+
+def test_generate_stops_at_the_stop_id():
+    model = flat_model()  # every id equally likely: <bos> (0) comes soon
+    for seed in range(20):
+        out = generate(model, [0], 200, stop_id=0, rng=random.Random(seed))
+        assert out[-1] == 0 and 0 not in out[1:-1] or len(out) == 201
+    assert max(len(generate(model, [0], 200, stop_id=0, rng=random.Random(s))) for s in range(20)) < 100

@@ -26,7 +26,7 @@ def tiny_setup(seed=0, context=6):
 # ---- config and data --------------------------------------------------------------------
 def test_train_config_validation():
     for bad in (dict(steps=0), dict(lr=-1.0), dict(schedule="step"), dict(eval_every=-1),
-                dict(steps=5, warmup_steps=5), dict(betas=(1.5, 0.9))):
+                dict(steps=5, warmup_steps=5), dict(betas=(1.5, 0.9)), dict(seed="x"), dict(seed=True)):
         with pytest.raises(ValueError):
             TrainConfig(**bad)
     cfg = TrainConfig(steps=10, lr=1.0, warmup_steps=2)
