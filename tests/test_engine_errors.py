@@ -154,3 +154,34 @@ def test_edge_values_without_pytorch():
     assert minigpt_value_and_grads(lambda x: x.sqrt(), -0.0) == (-0.0, [-math.inf])
     out, grads = minigpt_value_and_grads(lambda a, b: a / b, 1e-200, 1e-200)
     assert out == 1.0 and grads == [1e200, -1e200]
+
+
+@pytest.mark.parametrize("helpers", [engine, fused], ids=["engine", "fused"])
+def test_real_number_types_are_accepted_everywhere_and_non_finite_constants_nowhere(helpers):
+    from fractions import Fraction  # a numbers.Real that is not a float, like numpy's scalars
+    half = Fraction(1, 2)
+    assert Value(half).data == 0.5
+    assert helpers.vsum([Value(1.0), half]).data == 1.5
+    assert helpers.dot([Value(1.0), Value(2.0)], [half, 3]).data == 6.5
+    assert (Value(2.0) ** half).data == pytest.approx(2 ** 0.5)
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="finite"):
+            Value(2.0) ** bad
+        with pytest.raises(ValueError, match="finite"):
+            Value(2.0) + bad
+        with pytest.raises(ValueError, match="finite"):
+            helpers.vsum([Value(1.0), bad])
+        with pytest.raises(ValueError, match="finite"):
+            helpers.dot([Value(1.0)], [bad])
+
+
+def test_tiny_and_huge_quotients_and_powers_stay_finite_with_the_right_gradients():
+    a, b = Value(1e-170), Value(1e-170)
+    assert (a / b).data == 1.0
+    a, b = Value(1e200), Value(1e200)
+    (a / b).backward()
+    assert (a.grad, b.grad) == (1e-200, -1e-200)
+    x = Value(1e-120)
+    y = x ** -2  # 1e240 is a float; its slope -2e360 is not, and is reported as -inf
+    y.backward()
+    assert y.data == pytest.approx(1e240) and x.grad == -math.inf
