@@ -302,10 +302,11 @@ class MultiHeadAttention(Module):
                 seen = t + 1 if causal else T                     # the causal mask: t sees 0..t only
                 scores = [dot(qh[t], kh[j]) for j in range(seen)]  # [seen]: q_t . k_j
                 if fused_enabled():  # fast path (minigpt/fused.py): softmax and sum as one node per feature
-                    heads[t] += fused.attention_row(scores, vh[:seen], scale)
-                    continue
-                weights = softmax([s * scale for s in scores])    # [seen], sums to 1
-                heads[t] += [dot(weights, [vh[j][f] for j in range(seen)]) for f in range(hd)]  # [hd]
+                    row = fused.attention_row(scores, vh[:seen], scale)
+                else:
+                    weights = softmax([s * scale for s in scores])  # [seen], sums to 1
+                    row = [dot(weights, [vh[j][f] for j in range(seen)]) for f in range(hd)]  # [hd]: sum_j w_j v_j
+                heads[t] += row
         return self.out_proj(heads)                               # [T][embed_dim]
 
     def extra_repr(self) -> str:
