@@ -16,8 +16,9 @@ __all__ = ["vsum", "dot", "softmax", "logsumexp"]
 
 def vsum(values: Sequence) -> Value:
     """values[0] + values[1] + ... (Values or numbers); 0 for an empty list."""
-    total = Value(0.0)
-    for v in values:
+    values = list(values)
+    total = values[0] if values and isinstance(values[0], Value) else Value(values[0] if values else 0.0)
+    for v in values[1:]:  # (starting from the first value, not from 0: no `0 +` node)
         total = total + v
     return total
 

@@ -134,7 +134,8 @@ def test_graph_command_writes_the_page(tmp_path, capsys):
     assert main(["graph", "--what", "neuron", "--out", str(out)]) == 0
     assert "stepping through backward" in capsys.readouterr().out
     data = embedded(out.read_text(encoding="utf-8"))
-    assert data["steps"][0]["text"] == "out.grad = 1.0" and len(data["steps"]) == 16
+    # the seed, then one step per edge: relu 1, three + nodes 2 each, three * nodes 2 each
+    assert data["steps"][0]["text"] == "out.grad = 1.0" and len(data["steps"]) == 1 + 1 + 6 + 6
     assert main(["graph", "--what", "model", "--out", str(tmp_path / "m.html")]) == 0   # at depth 1
     assert "collapsed below depth 1" in capsys.readouterr().out
     assert embedded((tmp_path / "m.html").read_text(encoding="utf-8"))["collapsed"] is True
