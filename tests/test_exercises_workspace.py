@@ -187,7 +187,7 @@ def test_exercises_check_runs_the_public_checks_in_workers(tmp_path, capsys):
 
 def test_the_teaching_guide_lists_the_tasks_as_the_task_table_has_them():
     from pathlib import Path
-    guide = (Path(__file__).resolve().parent.parent / "README.md").read_text()  # "Teaching with minigpt"
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "teaching.md").read_text()
     rows = re.findall(r"^\| (\d\.\d) \| (.+?) \| (\d+) \| (\w+)\.py \|$", guide, re.M)
     assert rows == [(t.id, t.title, f"{t.points:g}", t.module) for t in TASKS]
     assert f"Total {MAX_SCORE:g}." in guide
