@@ -247,7 +247,7 @@ hidden_checks = "after_due_date"  # each task's hidden checks as an entry of the
 
 timeout_scale = 1.0            # multiplies every check's time limit (2 or 3 on a slow grader)
 memory_mb = 1024               # memory cap of each worker process, in MB
-total = 100                    # scale the points so that they add up to this
+# total = 100                  # scale the points so that they add up to this
 
 # one task's settings: quote the id
 [task."1.7"]

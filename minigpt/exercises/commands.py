@@ -153,15 +153,17 @@ def cmd_assignment(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     """Grade submissions: a table each, Gradescope JSON for one, a CSV for a batch."""
     from .grader import grade
-    from .report import gradescope, not_graded, table, write_csv, write_json
+    from .report import gradescope, not_graded, prairielearn, table, write_csv, write_json
     _needs_posix()
-    if args.results and len(args.dirs) > 1:
-        raise UserError("--results takes one submission; for several use --csv FILE")
+    if (args.results or args.prairielearn) and len(args.dirs) > 1:
+        raise UserError("--results and --prairielearn take one submission; for several use --csv FILE")
     assignment = _assignment(args)
     missing = [d for d in args.dirs if not os.path.isdir(d)]
     if missing:
         if args.results:  # Gradescope always gets a results file
             write_json(args.results, not_graded(f"no submission folder: {missing[0]}", assignment.total))
+        if args.prairielearn:
+            write_json(args.prairielearn, {"gradable": False, "message": f"no submission folder: {missing[0]}"})
         raise UserError(f"no such folder: {missing[0]}")
     tasks = _chosen(args.tasks, assignment)
     reports = []
@@ -172,12 +174,18 @@ def cmd_grade(args: argparse.Namespace) -> int:
             if args.results:
                 write_json(args.results, not_graded(f"the grader failed: {type(err).__name__}: {err}",
                                                     assignment.total))
+            if args.prairielearn:
+                write_json(args.prairielearn, {"gradable": False,
+                                               "message": f"the grader failed: {type(err).__name__}: {err}"})
             raise
         reports.append(report)
         print(table(report, details=len(args.dirs) == 1 and not args.quiet))
     if args.results:
         write_json(args.results, gradescope(reports[0], assignment))
         print(f"results: {args.results}")
+    if args.prairielearn:
+        write_json(args.prairielearn, prairielearn(reports[0], assignment))
+        print(f"results: {args.prairielearn}")
     if args.csv:
         write_csv(reports, args.csv, assignment.tasks)
         print(f"grades of {len(reports)} submission(s): {args.csv}")
@@ -258,6 +266,8 @@ def register(subparsers) -> None:
                     "grading ran, whatever the score.")
     grade.add_argument("dirs", nargs="+", metavar="DIR", help="submission folders")
     grade.add_argument("--results", metavar="FILE", help="write Gradescope results JSON (one submission)")
+    grade.add_argument("--prairielearn", metavar="FILE",
+                       help="write PrairieLearn external-grader results JSON (one submission)")
     grade.add_argument("--csv", metavar="FILE", help="write one row per submission, one column per task")
     grade.add_argument("--tasks", nargs="+", default=[], metavar="TASK", help="grade only these tasks")
     grade.add_argument("--quiet", action="store_true", help="the table only, no feedback")

@@ -75,7 +75,7 @@ class Report:
 
     @property
     def max_score(self) -> float:
-        return sum(t.task.points for t in self.tasks)
+        return round(sum(t.task.points for t in self.tasks), 2)
 
 
 class SubmissionError(ValueError):
