@@ -100,6 +100,20 @@ def test_the_printed_example_is_a_valid_assignment(tmp_path, capsys):
     assert out.startswith("Week 1: an autograd engine: 8 tasks, 34 points") and "1.7" in out
 
 
+def test_before_python_3_11_the_toml_comes_from_tomli(tmp_path, monkeypatch):
+    tomllib = pytest.importorskip("tomllib") if assignments.HAS_TOMLLIB else pytest.importorskip("tomli")
+    path = write(tmp_path, 'tasks = ["2.1"]\n')
+    monkeypatch.setattr(assignments, "HAS_TOMLLIB", False)
+    stand_in = type(sys)("tomli")
+    stand_in.loads = tomllib.loads
+    monkeypatch.setitem(sys.modules, "tomli", stand_in)
+    assert load(path).task_ids == ("2.1",)
+    monkeypatch.setitem(sys.modules, "tomli", None)  # not installed
+    with pytest.raises(AssignmentError, match=r"needs tomli: pip install tomli"):
+        load(path)
+    assert load(write(tmp_path, DEFAULT.to_json(), "a.json")) == DEFAULT  # JSON needs no TOML reader
+
+
 @pytest.mark.parametrize("text, problem", [
     ('tasks = ["1.1", "9.9"]', "tasks: unknown task '9.9'"),
     ('visibility = "later"', "visibility: 'later' is not one of visible, hidden, after_due_date, after_published"),

@@ -84,8 +84,11 @@ class Assignment:
 DEFAULT = Assignment("Mini-GPT from scratch", tuple(TASKS), (), ())
 
 
+HAS_TOMLLIB = sys.version_info >= (3, 11)  # before 3.11, the same parser is the tomli package
+
+
 def _toml_loads(text: str):
-    if sys.version_info >= (3, 11):
+    if HAS_TOMLLIB:
         import tomllib
         return tomllib.loads(text)
     try:
