@@ -189,7 +189,8 @@ def test_an_engine_only_workspace_has_only_its_files_rows_and_total(tmp_path):
     readme = files["README.md"]
     assert readme.startswith("# Week 1: the engine\n") and "Total: 30 points" in readme
     assert "### 1.7 Backward (4 points" in readme and "### 2.1" not in readme and "task2_1" not in files["pytest.ini"]
-    assert "pip install\nscalar-minigpt pytest" in readme and 'NotImplementedError("Task 3.2: LayerNorm")' in readme
+    assert "pip install\nscalar-minigpt pytest" in readme
+    assert '```python\nraise NotImplementedError("Task 1.1: Add and multiply")\n```' in readme  # at its hint level
     assert "power rule" not in files["engine.py"] and "$" not in readme
 
 
@@ -225,8 +226,8 @@ def test_an_engine_only_submission_gets_full_marks_with_no_missing_file_note(tmp
 def test_hidden_checks_are_an_entry_of_their_own_with_their_visibility(tmp_path):
     a = engine_only(tmp_path, 'hidden_checks = "after_due_date"\n[task."1.6"]\nvisibility = "hidden"\n')
     # 3 * a is wrong: only a hidden check of task 1.1 fails
-    folder = write_submission(tmp_path / "sub", "solutions", [("engine", "\n        return self * other\n",
-                                                                 "\n        return self * other * 2\n")], drop=("nn", "gpt"))
+    edit = ("engine", "\n        return self * other\n", "\n        return self * other * 2\n")
+    folder = write_submission(tmp_path / "sub", "solutions", [edit], drop=("nn", "gpt"))
     report = grade(folder, assignment=a)
     data = gradescope(report, a)
     by_name = {t["name"]: t for t in data["tests"]}

@@ -7,10 +7,11 @@ The zip holds, at its top level, the two scripts Gradescope runs:
   /autograder/results/results.json;
 
 assignment.json when it was built with an assignment (the tasks, points, visibility
-and limits, parsed: grading needs no TOML reader), and minigpt-src/, minigpt's own source (this package as installed, with a minimal
-pyproject.toml). run_autograder runs it from there with `python -S` (no
-site-packages), so the bundle needs no network, no other package, and is not
-affected by whatever else the image has installed.
+and limits, parsed: grading needs no TOML reader), and minigpt-src/, minigpt's own
+source (this package as installed, with a minimal pyproject.toml). run_autograder
+runs it from there with `python -S` (no site-packages), so the bundle needs no
+network, no other package, and is not affected by whatever else the image has
+installed.
 """
 import zipfile
 from pathlib import Path

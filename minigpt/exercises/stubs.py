@@ -42,14 +42,15 @@ class MarkerError(ValueError):
 def _stub_lines(indent: str, task_id: str, full: str, concept: Optional[str], hints: str, selected: bool) -> list:
     title = TASKS_BY_ID[task_id].title
     if not selected:
-        return [f"{indent}raise NotImplementedError({json.dumps(f'Task {task_id}: {title} (not in this assignment)')})\n"]
+        message = f"Task {task_id}: {title} (not in this assignment)"
+        return [f"{indent}raise NotImplementedError({json.dumps(message)})\n"]
     if hints == "full":
         return [f"{indent}raise NotImplementedError({json.dumps(f'Task {task_id}: {full}')})\n"]
     lines = []
     if hints == "concept":
-        lines = [line + "\n" for line in textwrap.wrap(f"Task {task_id} ({title}): {concept}", WIDTH,
-                                                        initial_indent=indent + "# ",
-                                                        subsequent_indent=indent + "#   ", break_on_hyphens=False)]
+        wrapped = textwrap.wrap(f"Task {task_id} ({title}): {concept}", WIDTH, initial_indent=indent + "# ",
+                                subsequent_indent=indent + "#   ", break_on_hyphens=False)
+        lines = [line + "\n" for line in wrapped]
     return lines + [f"{indent}raise NotImplementedError({json.dumps(f'Task {task_id}: {title}')})\n"]
 
 

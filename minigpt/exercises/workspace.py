@@ -10,6 +10,8 @@ task3_2`), pytest.ini (the markers, and the workspace on sys.path) and README.md
 assignment: only the files its tasks need, only its tasks' tests and README
 sections, its points, title and hint level.
 """
+import re
+import textwrap
 from pathlib import Path
 from string import Template
 from typing import Dict, List, Optional
@@ -19,14 +21,6 @@ from .stubs import stubs
 from .tasks import Task
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STUB_EXAMPLE = {  # the README's example of what a stub says, at each hint level
-    "none": 'raise NotImplementedError("Task 3.2: LayerNorm")',
-    "concept": "# Task 3.2 (LayerNorm): x: a vector of D features -> D features with mean 0 and variance 1...\n"
-               'raise NotImplementedError("Task 3.2: LayerNorm")',
-    "full": 'raise NotImplementedError("Task 3.2: mean = sum(x) / D; var = ...")',
-}
-
-
 class WorkspaceError(ValueError):
     """The workspace cannot be written where asked."""
 
@@ -84,12 +78,28 @@ def _given_files(assignment: Assignment) -> str:
             f"here with your own from an earlier assignment.\n\n")
 
 
-def readme(assignment: Assignment = DEFAULT) -> str:
+def _stub_example(texts: Dict[str, str], assignment: Assignment) -> str:
+    """The first place the student writes code, as their stub shows it (hint and raise)."""
+    for name in assignment.files:
+        lines = texts[name].splitlines()
+        for i, line in enumerate(lines):
+            match = re.match(r'\s*raise NotImplementedError\("Task (\d+\.\d+)', line)
+            if match and match[1] in assignment.task_ids:
+                start = i
+                while start > 0 and lines[start - 1].lstrip().startswith("#") \
+                        and not lines[start].lstrip().startswith("# Task"):
+                    start -= 1
+                return textwrap.dedent("\n".join(lines[start:i + 1]))
+    return 'raise NotImplementedError("Task ...")'
+
+
+def readme(assignment: Assignment = DEFAULT, texts: Optional[Dict[str, str]] = None) -> str:
+    texts = texts or stubs(assignment.hints, assignment.task_ids)
     text = (TEMPLATES / "README.md").read_text(encoding="utf-8")
     return Template(text).substitute(
         title=assignment.title, tasks="\n\n".join(_task_section(t) for t in assignment.tasks),
         max_score=f"{assignment.total:g}", given=_given_files(assignment),
-        files=", ".join(f"`{f}.py`" for f in assignment.files), stub_example=STUB_EXAMPLE[assignment.hints])
+        files=", ".join(f"`{f}.py`" for f in assignment.files), stub_example=_stub_example(texts, assignment))
 
 
 def workspace_files(assignment: Assignment = DEFAULT) -> Dict[str, str]:
@@ -99,7 +109,7 @@ def workspace_files(assignment: Assignment = DEFAULT) -> Dict[str, str]:
     files.update({f"tests/test_{m}.py": public_tests(m, assignment) for m in assignment.files
                   if any(t.module == m for t in assignment.tasks)})
     files["pytest.ini"] = pytest_ini(assignment)
-    files["README.md"] = readme(assignment)
+    files["README.md"] = readme(assignment, texts)
     return files
 
 
