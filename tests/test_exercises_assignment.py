@@ -185,7 +185,7 @@ def test_a_block_without_a_concept_line_is_refused_at_the_concept_level():
 # --------------------------------------------------------------------------------------
 def test_an_engine_only_workspace_has_only_its_files_rows_and_total(tmp_path):
     files = workspace_files(engine_only(tmp_path, 'hints = "none"\n'))
-    assert sorted(files) == ["README.md", "engine.py", "pytest.ini", "tests/test_engine.py"]
+    assert sorted(files) == ["README.md", "assignment.json", "engine.py", "pytest.ini", "tests/test_engine.py"]
     readme = files["README.md"]
     assert readme.startswith("# Week 1: the engine\n") and "Total: 30 points" in readme
     assert "### 1.7 Backward (4 points" in readme and "### 2.1" not in readme and "task2_1" not in files["pytest.ini"]
@@ -196,7 +196,8 @@ def test_an_engine_only_workspace_has_only_its_files_rows_and_total(tmp_path):
 
 def test_a_workspace_for_later_tasks_asks_for_the_earlier_files(tmp_path):
     files = workspace_files(load(write(tmp_path, 'tasks = ["3.2"]\n[task."3.2"]\npoints = 10\n')))
-    assert sorted(files) == ["README.md", "engine.py", "gpt.py", "nn.py", "pytest.ini", "tests/test_gpt.py"]
+    assert sorted(files) == ["README.md", "assignment.json", "engine.py", "gpt.py", "nn.py", "pytest.ini",
+                             "tests/test_gpt.py"]
     assert "`engine.py` and `nn.py` hold no task of this assignment" in files["README.md"]
     assert "Total: 10 points" in files["README.md"] and "### 3.2 LayerNorm (10 points" in files["README.md"]
     assert 'NotImplementedError("Task 3.4: SelfAttention (not in this assignment)")' in files["gpt.py"]
@@ -207,7 +208,13 @@ def test_exercises_new_takes_the_assignment(tmp_path, capsys):
     path = write(tmp_path, 'title = "Week 1"\ntasks = ["engine"]\n')
     assert main(["exercises", "new", str(tmp_path / "ws"), "--assignment", str(path)]) == 0
     assert "8 tasks (30 points)" in capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "ws").iterdir()) == ["README.md", "engine.py", "pytest.ini", "tests"]
+    workspace = tmp_path / "ws"
+    assert sorted(p.name for p in workspace.iterdir()) == ["README.md", "assignment.json", "engine.py", "pytest.ini",
+                                                           "tests"]
+    write_submission(workspace, "solutions", drop=("nn", "gpt"))  # the student's engine, done
+    assert main(["exercises", "check", "--dir", str(workspace)]) == 0  # by the workspace's own assignment
+    out = capsys.readouterr().out
+    assert "30 / 30 points" in out and "missing" not in out
 
 
 # --------------------------------------------------------------------------------------

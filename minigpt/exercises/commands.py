@@ -97,6 +97,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .grader import SubmissionError, grade
     from .report import table
     _needs_posix()
+    if not args.assignment and os.path.isfile(os.path.join(args.dir, "assignment.json")):
+        args.assignment = os.path.join(args.dir, "assignment.json")  # the one the workspace was made for
     assignment = _assignment(args)
     try:
         report = grade(os.path.abspath(args.dir), _chosen(args.tasks, assignment), public_only=True,
@@ -230,7 +232,7 @@ def register(subparsers) -> None:
     check.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to check, e.g. 1.1 3.2 (default: all)")
     check.add_argument("--dir", default=".", help="the workspace (default: this folder)")
     _add_limits(check)
-    _add_assignment(check)
+    _add_assignment(check)  # default: the workspace's assignment.json, if it has one
     check.set_defaults(func=cmd_check)
 
     bundle = actions.add_parser("autograder", help="write a Gradescope autograder zip",

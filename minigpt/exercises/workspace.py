@@ -8,7 +8,8 @@ and test_gpt.py (one test per public check, marked with its task: `pytest -m
 task3_2`), pytest.ini (the markers, and the workspace on sys.path) and README.md
 (the tasks with their points, how to run the tests, how to draw a graph). With an
 assignment: only the files its tasks need, only its tasks' tests and README
-sections, its points, title and hint level.
+sections, its points, title and hint level, and assignment.json (the assignment,
+which `minigpt exercises check` in the workspace then follows).
 """
 import re
 import textwrap
@@ -110,6 +111,8 @@ def workspace_files(assignment: Assignment = DEFAULT) -> Dict[str, str]:
                   if any(t.module == m for t in assignment.tasks)})
     files["pytest.ini"] = pytest_ini(assignment)
     files["README.md"] = readme(assignment, texts)
+    if assignment != DEFAULT:  # `minigpt exercises check` in the workspace checks this assignment's tasks
+        files["assignment.json"] = assignment.to_json()
     return files
 
 
