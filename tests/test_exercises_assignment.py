@@ -230,6 +230,16 @@ def test_an_engine_only_submission_gets_full_marks_with_no_missing_file_note(tmp
     assert stub.score == 0 and stub.max_score == 100 and stub.notes == []
 
 
+def test_a_later_assignment_is_not_marked_down_for_the_earlier_tasks_it_uses(tmp_path):
+    a = load(write(tmp_path, 'tasks = ["2.2"]\n'))
+    wrong_relu = ("engine", "self.grad += (1.0 if self.data > 0 else 0.0) * out.grad",
+                  "self.grad += (2.0 if self.data > 0 else 0.0) * out.grad")
+    report = grade(write_submission(tmp_path / "sub", "solutions", [wrong_relu], drop=("gpt",)), assignment=a)
+    assert [r.task.id for r in report.tasks] == ["2.2"] and report.score == report.max_score == 4
+    assert "the reference engine.py in place of yours; task 1.5 fails" in report.tasks[0].notes[0]
+    assert report.notes == []  # gpt.py is not needed
+
+
 def test_hidden_checks_are_an_entry_of_their_own_with_their_visibility(tmp_path):
     a = engine_only(tmp_path, 'hidden_checks = "after_due_date"\n[task."1.6"]\nvisibility = "hidden"\n')
     # 3 * a is wrong: only a hidden check of task 1.1 fails
