@@ -158,7 +158,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from .report import gradescope, not_graded, prairielearn, table, write_csv, write_json
     _needs_posix()
     if (args.results or args.prairielearn) and len(args.dirs) > 1:
-        raise UserError("--results and --prairielearn take one submission; for several use --csv FILE")
+        option = "--results" if args.results else "--prairielearn"
+        raise UserError(f"{option} takes one submission; for several use --csv FILE")
     assignment = _assignment(args)
     missing = [d for d in args.dirs if not os.path.isdir(d)]
     if missing:
