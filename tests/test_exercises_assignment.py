@@ -361,3 +361,12 @@ def test_the_default_prairielearn_question_takes_all_three_files(tmp_path):
     html = (tmp_path / "q" / "question.html").read_text()
     assert 'file-names="engine.py, nn.py, gpt.py"' in html and "100 points in all" in html
     assert json.loads((tmp_path / "q" / "tests" / "assignment.json").read_text())["tasks"] == [t.id for t in TASKS]
+
+
+def test_prairielearn_results_for_a_missing_submission_say_it_cannot_be_graded(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    assert main(["grade", str(tmp_path / "nowhere"), "--prairielearn", str(results)]) == 2
+    assert json.loads(results.read_text()) == {"gradable": False,
+                                               "message": f"no submission folder: {tmp_path / 'nowhere'}"}
+    assert main(["grade", str(tmp_path), str(tmp_path), "--prairielearn", str(results)]) == 2
+    assert "--prairielearn takes one submission" in capsys.readouterr().err
