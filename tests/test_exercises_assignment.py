@@ -359,7 +359,7 @@ def test_the_default_prairielearn_question_takes_all_three_files(tmp_path):
     from minigpt.exercises.prairielearn import build_question
     build_question(tmp_path / "q", assignments.DEFAULT)
     html = (tmp_path / "q" / "question.html").read_text()
-    assert 'file-names="engine.py, nn.py, gpt.py"' in html and "100 points in all" in html
+    assert 'file-names="engine.py,nn.py,gpt.py"' in html and "100 points in all" in html
     assert json.loads((tmp_path / "q" / "tests" / "assignment.json").read_text())["tasks"] == [t.id for t in TASKS]
 
 
@@ -370,3 +370,15 @@ def test_prairielearn_results_for_a_missing_submission_say_it_cannot_be_graded(t
                                                "message": f"no submission folder: {tmp_path / 'nowhere'}"}
     assert main(["grade", str(tmp_path), str(tmp_path), "--prairielearn", str(results)]) == 2
     assert "--prairielearn takes one submission" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_default_prairielearn_question_gives_the_solutions_full_marks(tmp_path):
+    from minigpt.exercises.prairielearn import build_question
+    build_question(tmp_path / "q", assignments.DEFAULT)
+    root = tmp_path / "grade"
+    shutil.copytree(tmp_path / "q" / "tests", root / "tests")
+    write_submission(root / "student", "solutions")
+    assert run_grader(root).returncode == 0
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 1.0 and len(results["tests"]) == 22 and results["message"] == "100 / 100 points"

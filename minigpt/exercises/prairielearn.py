@@ -75,7 +75,7 @@ def question_html(assignment: Assignment) -> str:
   <ul>
 {rows}
   </ul>
-  <pl-file-upload file-names="{', '.join(files)}"></pl-file-upload>
+  <pl-file-upload file-names="{','.join(files)}"></pl-file-upload>
 </pl-question-panel>
 
 <pl-submission-panel>
