@@ -3,6 +3,8 @@
     minigpt exercises new DIR               a fresh student workspace
     minigpt exercises check [TASK ...]      a student's public checks, run as the grader runs them
     minigpt exercises autograder OUT.zip    a Gradescope autograder bundle
+    minigpt exercises prairielearn OUT_DIR  a PrairieLearn question with its external grader
+    minigpt exercises assignment            an example assignment file (--assignment FILE)
     minigpt grade DIR --results FILE        grade one submission, Gradescope JSON
     minigpt grade DIR1 DIR2 ... --csv FILE  grade a batch, one CSV row each
 
@@ -45,20 +47,45 @@ def _needs_posix() -> None:
                         "on Windows run the public checks with pytest")
 
 
-def _limits(args):
+def _assignment(args):
+    """The --assignment file's Assignment, or the default one (every task)."""
+    from .assignment import DEFAULT, AssignmentError, load
+    if not getattr(args, "assignment", None):
+        return DEFAULT
+    try:
+        return load(args.assignment)
+    except AssignmentError as err:
+        raise UserError(str(err)) from None
+
+
+def _limits(args, assignment=None):
+    """The options' limits; where an option is not given, the assignment's."""
+    from .assignment import DEFAULT
     from .sandbox import Limits
-    return Limits(memory_mb=args.memory_mb, timeout_scale=args.timeout_scale)
+    assignment = assignment or DEFAULT
+    return Limits(memory_mb=args.memory_mb or assignment.memory_mb,
+                  timeout_scale=args.timeout_scale or assignment.timeout_scale)
+
+
+def _chosen(names, assignment):
+    """The task ids named on the command line, which must be in the assignment (None: all of them)."""
+    ids = _task_ids(names)
+    outside = [i for i in ids or () if i not in assignment.task_ids]
+    if outside:
+        raise UserError(f"task {outside[0]} is not in the assignment {assignment.title!r}; its tasks are "
+                        f"{', '.join(assignment.task_ids)}")
+    return ids
 
 
 def cmd_new(args: argparse.Namespace) -> int:
     """Write a fresh workspace: stubs, public tests, README."""
-    from .tasks import MAX_SCORE, TASKS
     from .workspace import WorkspaceError, new_workspace
+    assignment = _assignment(args)
     try:
-        written = new_workspace(args.dir)
+        written = new_workspace(args.dir, assignment)
     except (WorkspaceError, OSError) as err:
         raise UserError(str(err)) from None
-    print(f"wrote a workspace of {len(TASKS)} tasks ({MAX_SCORE:g} points) in {args.dir}:")
+    print(f"wrote a workspace of {len(assignment.tasks)} tasks ({assignment.total:g} points) in {args.dir}:")
     for path in written:
         print(f"  {path}")
     print(f"next: cd {args.dir} && pytest   (or: minigpt exercises check)")
@@ -70,9 +97,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .grader import SubmissionError, grade
     from .report import table
     _needs_posix()
+    if not args.assignment and os.path.isfile(os.path.join(args.dir, "assignment.json")):
+        args.assignment = os.path.join(args.dir, "assignment.json")  # the one the workspace was made for
+    assignment = _assignment(args)
     try:
-        report = grade(os.path.abspath(args.dir), _task_ids(args.tasks), public_only=True, limits=_limits(args),
-                       jobs=args.jobs)
+        report = grade(os.path.abspath(args.dir), _chosen(args.tasks, assignment), public_only=True,
+                       limits=_limits(args, assignment), jobs=args.jobs, assignment=assignment)
     except SubmissionError as err:
         raise UserError(str(err)) from None
     print(table(report))
@@ -84,7 +114,7 @@ def cmd_autograder(args: argparse.Namespace) -> int:
     """Write the Gradescope autograder zip."""
     from .autograder import build_autograder
     try:
-        path = build_autograder(args.out)
+        path = build_autograder(args.out, _assignment(args) if args.assignment else None)
     except (ValueError, OSError) as err:
         raise UserError(str(err)) from None
     print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment "
@@ -92,44 +122,92 @@ def cmd_autograder(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prairielearn(args: argparse.Namespace) -> int:
+    """Write a PrairieLearn question folder with its external grader."""
+    from .prairielearn import build_question
+    assignment = _assignment(args)
+    try:
+        written = build_question(args.out, assignment, image=args.image, timeout=args.timeout)
+    except (ValueError, OSError) as err:
+        raise UserError(str(err)) from None
+    print(f"wrote a PrairieLearn question in {args.out} ({len(written)} files): copy it into your course's "
+          f"questions/ folder (students submit {', '.join(f + '.py' for f in assignment.files)})")
+    return 0
+
+
+def cmd_assignment(args: argparse.Namespace) -> int:
+    """Print an example assignment file, or check one and show what it selects."""
+    from .assignment import example
+    if not args.check:
+        print(example(), end="")
+        return 0
+    args.assignment = args.check
+    assignment = _assignment(args)
+    print(f"{assignment.title}: {len(assignment.tasks)} tasks, {assignment.total:g} points, hints {assignment.hints}, "
+          f"timeout scale {assignment.timeout_scale:g}, {assignment.memory_mb} MB")
+    for t in assignment.tasks:
+        hidden = assignment.hidden_visibility(t.id)
+        print(f"  {t.id:5} {t.title:48} {t.points:>6g}  {assignment.task_visibility(t.id)}"
+              + (f", hidden checks {hidden}" if hidden else ""))
+    return 0
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     """Grade submissions: a table each, Gradescope JSON for one, a CSV for a batch."""
     from .grader import grade
-    from .report import gradescope, not_graded, table, write_csv, write_json
+    from .report import gradescope, not_graded, prairielearn, table, write_csv, write_json
     _needs_posix()
-    if args.results and len(args.dirs) > 1:
-        raise UserError("--results takes one submission; for several use --csv FILE")
+    if (args.results or args.prairielearn) and len(args.dirs) > 1:
+        option = "--results" if args.results else "--prairielearn"
+        raise UserError(f"{option} takes one submission; for several use --csv FILE")
+    assignment = _assignment(args)
     missing = [d for d in args.dirs if not os.path.isdir(d)]
     if missing:
         if args.results:  # Gradescope always gets a results file
-            write_json(args.results, not_graded(f"no submission folder: {missing[0]}"))
+            write_json(args.results, not_graded(f"no submission folder: {missing[0]}", assignment.total))
+        if args.prairielearn:
+            write_json(args.prairielearn, {"gradable": False, "message": f"no submission folder: {missing[0]}"})
         raise UserError(f"no such folder: {missing[0]}")
-    tasks = _task_ids(args.tasks)
+    tasks = _chosen(args.tasks, assignment)
     reports = []
     for folder in args.dirs:
         try:
-            report = grade(folder, tasks, limits=_limits(args), jobs=args.jobs)
+            report = grade(folder, tasks, limits=_limits(args, assignment), jobs=args.jobs, assignment=assignment)
         except Exception as err:  # a grader bug must still leave a results file behind
             if args.results:
-                write_json(args.results, not_graded(f"the grader failed: {type(err).__name__}: {err}"))
+                write_json(args.results, not_graded(f"the grader failed: {type(err).__name__}: {err}",
+                                                    assignment.total))
+            if args.prairielearn:
+                write_json(args.prairielearn, {"gradable": False,
+                                               "message": f"the grader failed: {type(err).__name__}: {err}"})
             raise
         reports.append(report)
         print(table(report, details=len(args.dirs) == 1 and not args.quiet))
     if args.results:
-        write_json(args.results, gradescope(reports[0]))
+        write_json(args.results, gradescope(reports[0], assignment))
         print(f"results: {args.results}")
+    if args.prairielearn:
+        write_json(args.prairielearn, prairielearn(reports[0], assignment))
+        print(f"results: {args.prairielearn}")
     if args.csv:
-        write_csv(reports, args.csv)
+        write_csv(reports, args.csv, assignment.tasks)
         print(f"grades of {len(reports)} submission(s): {args.csv}")
     return 0
 
 
 def _add_limits(parser) -> None:
     parser.add_argument("--jobs", type=_jobs, default=None, help="tasks graded at once (default: the number of CPUs)")
-    parser.add_argument("--memory-mb", type=_jobs, default=1024,
-                        help="memory cap of each worker process, in MB (default: 1024)")
-    parser.add_argument("--timeout-scale", type=_scale, default=1.0,
-                        help="multiply every check's time limit (default: 1; try 3 on a slow machine)")
+    parser.add_argument("--memory-mb", type=_jobs, default=None,
+                        help="memory cap of each worker process, in MB (default: the assignment's, or 1024)")
+    parser.add_argument("--timeout-scale", type=_scale, default=None,
+                        help="multiply every check's time limit (default: the assignment's, or 1; try 3 on a "
+                             "slow machine)")
+
+
+def _add_assignment(parser) -> None:
+    parser.add_argument("--assignment", metavar="FILE",
+                        help="an assignment file (.toml): its tasks, points, hints, visibility and limits "
+                             "(`minigpt exercises assignment` prints an example); default: every task")
 
 
 def register(subparsers) -> None:
@@ -145,6 +223,7 @@ def register(subparsers) -> None:
                              description="Write engine.py, nn.py and gpt.py as stubs, the public tests and a "
                                          "README with the tasks into DIR (which must be new or empty).")
     new.add_argument("dir", metavar="DIR")
+    _add_assignment(new)
     new.set_defaults(func=cmd_new)
 
     check = actions.add_parser("check", help="run the public checks of a workspace as the grader does",
@@ -154,6 +233,7 @@ def register(subparsers) -> None:
     check.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to check, e.g. 1.1 3.2 (default: all)")
     check.add_argument("--dir", default=".", help="the workspace (default: this folder)")
     _add_limits(check)
+    _add_assignment(check)  # default: the workspace's assignment.json, if it has one
     check.set_defaults(func=cmd_check)
 
     bundle = actions.add_parser("autograder", help="write a Gradescope autograder zip",
@@ -161,7 +241,26 @@ def register(subparsers) -> None:
                                             "minigpt's source. run_autograder grades /autograder/submission into "
                                             "/autograder/results/results.json.")
     bundle.add_argument("out", metavar="OUT.zip")
+    _add_assignment(bundle)
     bundle.set_defaults(func=cmd_autograder)
+
+    question = actions.add_parser(
+        "prairielearn", help="write a PrairieLearn question with its external grader",
+        description="Write a PrairieLearn question folder: info.json (external grading), question.html, and "
+                    "tests/ with the grader script, minigpt's source and the assignment. The grader reads "
+                    "/grade/student and writes /grade/results/results.json.")
+    question.add_argument("out", metavar="OUT_DIR", help="the question's folder (new or empty)")
+    _add_assignment(question)
+    question.add_argument("--image", default="prairielearn/grader-python",
+                          help="the grading image, any with Python 3.9+ (default: prairielearn/grader-python)")
+    question.add_argument("--timeout", type=_jobs, default=600, help="grading time limit, in seconds (default: 600)")
+    question.set_defaults(func=cmd_prairielearn)
+
+    example = actions.add_parser("assignment", help="print an example assignment file, or check one",
+                                 description="Print a commented example assignment file (TOML), or with --check "
+                                             "FILE read one and list its tasks, points and visibility.")
+    example.add_argument("--check", metavar="FILE", help="read this assignment file and show what it selects")
+    example.set_defaults(func=cmd_assignment)
 
     grade = subparsers.add_parser(
         "grade", help="grade exercise submissions (Gradescope JSON, CSV)",
@@ -170,8 +269,11 @@ def register(subparsers) -> None:
                     "grading ran, whatever the score.")
     grade.add_argument("dirs", nargs="+", metavar="DIR", help="submission folders")
     grade.add_argument("--results", metavar="FILE", help="write Gradescope results JSON (one submission)")
+    grade.add_argument("--prairielearn", metavar="FILE",
+                       help="write PrairieLearn external-grader results JSON (one submission)")
     grade.add_argument("--csv", metavar="FILE", help="write one row per submission, one column per task")
     grade.add_argument("--tasks", nargs="+", default=[], metavar="TASK", help="grade only these tasks")
     grade.add_argument("--quiet", action="store_true", help="the table only, no feedback")
     _add_limits(grade)
+    _add_assignment(grade)
     grade.set_defaults(func=cmd_grade)

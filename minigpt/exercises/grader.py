@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from . import feedback, reference, sandbox
+from .assignment import Assignment
 from .tasks import ENGINE_TASKS, TASKS, TASKS_BY_ID, Check, Task, check_id
 
 MODULE_FILES = ("engine", "nn", "gpt")
@@ -74,15 +75,16 @@ class Report:
 
     @property
     def max_score(self) -> float:
-        return sum(t.task.points for t in self.tasks)
+        return round(sum(t.task.points for t in self.tasks), 2)
 
 
 class SubmissionError(ValueError):
     """The submission folder cannot be graded at all (it does not exist)."""
 
 
-def read_submission(folder) -> tuple:
-    """({'engine': bytes, ...} for the files present, notes about the submission)."""
+def read_submission(folder, needed: Sequence[str] = MODULE_FILES) -> tuple:
+    """({'engine': bytes, ...} for the files present, notes about the submission; a missing
+    file is noted only when it is `needed`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SubmissionError(f"{folder} is not a folder")
@@ -97,7 +99,8 @@ def read_submission(folder) -> tuple:
     for name in MODULE_FILES:
         path = folder / f"{name}.py"
         if not path.is_file():
-            notes.append(f"{name}.py is missing: the tasks that need it get no points")
+            if name in needed:
+                notes.append(f"{name}.py is missing: the tasks that need it get no points")
         elif path.stat().st_size > MAX_FILE_BYTES:
             notes.append(f"{name}.py is larger than {MAX_FILE_BYTES:,} bytes and was not graded")
         else:
@@ -109,16 +112,22 @@ def read_submission(folder) -> tuple:
 
 
 def grade(folder, task_ids: Optional[Sequence[str]] = None, public_only: bool = False,
-          limits: sandbox.Limits = sandbox.Limits(), jobs: Optional[int] = None) -> Report:
-    """Grade the submission in `folder` on the given tasks (all by default).
+          limits: sandbox.Limits = sandbox.Limits(), jobs: Optional[int] = None,
+          assignment: Optional[Assignment] = None) -> Report:
+    """Grade the submission in `folder` on the given tasks (all by default), or on those of
+    `assignment` (with its points; `task_ids` then picks among them).
 
     A task starts once the tasks it uses are graded, so that it knows which of them
     failed; among the tasks ready, the longest start first."""
     start = time.monotonic()
-    files, notes = read_submission(folder)
-    tasks = [TASKS_BY_ID[t] for t in task_ids] if task_ids else list(TASKS)
-    selected = {t.id for t in tasks}
-    waiting = sorted(tasks, key=lambda t: -sum(c.timeout for c in t.checks))  # a rough guess of its time
+    chosen = list(assignment.tasks) if assignment else list(TASKS)
+    tasks = [t for t in chosen if t.id in task_ids] if task_ids else chosen
+    files, notes = read_submission(folder, [m for m in MODULE_FILES if any(m in t.modules for t in tasks)])
+    # Earlier tasks that the assignment leaves out but its tasks use are graded too, unreported,
+    # so that the reference stands in where they fail (week 2 is not marked down for week 1).
+    helpers = [t for t in TASKS if t.id not in {c.id for c in chosen} and any(t.id in u.uses for u in tasks)]
+    selected = {t.id for t in tasks + helpers}
+    waiting = sorted(tasks + helpers, key=lambda t: -sum(c.timeout for c in t.checks))  # a rough guess of its time
     run = _Runner(files, public_only, limits)
     results: Dict[str, TaskResult] = {}
     running: Dict[Future, str] = {}
