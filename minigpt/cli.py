@@ -314,6 +314,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"the prompt cannot be encoded: {err}") from None
     if not prompt_ids or prompt_ids[0] != tokenizer.bos_id:
         prompt_ids = [tokenizer.bos_id] + prompt_ids  # documents start with <bos>
+    context = model.config.context_len
+    if len(prompt_ids) > context:  # generate() crops it: say so, as the samples print all of it
+        print(f"note: the prompt is {len(prompt_ids)} tokens (with <bos>), longer than the model's context of "
+              f"{context}; it continues from the last {context}: {tokenizer.decode(prompt_ids[-context:])!r}",
+              file=sys.stderr)
     try:
         rng = random.Random(args.seed)
         for _ in range(args.num):
@@ -335,6 +340,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from .example_graphs import example
 
     out = args.out or f"{args.what}.svg"
+    _check_picture_path(out, args.what)
     page = out.lower().endswith(".html")
     ex = example(args.what)
     depth = None if args.full else (ex.depth if args.depth is None else args.depth)
@@ -351,9 +357,23 @@ def cmd_graph(args: argparse.Namespace) -> int:
                         f"{err.limit:,} that can be laid out and read; {advice}") from None
     except ValueError as err:  # a bad suffix
         raise UserError(" ".join(str(err).split())) from None
+    except OSError as err:
+        raise UserError(f"cannot write {out}: {err.strerror or err}") from None
     shown = "the full graph" if depth is None else f"modules collapsed below depth {depth}"
     print(f"wrote {path} ({args.what}: {'a page stepping through backward over ' if page else ''}{shown})")
     return 0
+
+
+def _check_picture_path(out: str, what: str) -> None:
+    """A one-line error for an --out that is a folder, or below a file."""
+    if os.path.isdir(out):
+        raise UserError(f"--out {out} is a folder; give a file in it, such as "
+                        f"{os.path.join(out, what + '.svg')}")
+    folder = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(folder):  # the nearest part of the path that exists
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise UserError(f"--out {out}: {folder} is a file, not a folder")
 
 
 # --------------------------------------------------------------------------------------
@@ -489,7 +509,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shadowing_folder() -> Optional[str]:
+    """The folder that hides the minigpt package, or None.
+
+    Run in the folder above a clone named `minigpt`, Python takes the clone's folder
+    (no __init__.py) for the package `minigpt`: an empty namespace package, without
+    a __file__ and without `Value` or `__version__`. Its modules still load (an
+    editable install finds them one by one), so the command can see it and say so."""
+    package = sys.modules.get(__name__.rpartition(".")[0])
+    if package is None or getattr(package, "__file__", None) is not None:
+        return None
+    return next(iter(getattr(package, "__path__", None) or []), "minigpt")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    shadow = _shadowing_folder()
+    if shadow:
+        print(f"minigpt: error: the folder {shadow} hides the minigpt package (Python imports a folder named "
+              "minigpt in the current folder first); run minigpt from another folder, such as the clone itself "
+              f"(cd {os.path.relpath(shadow)})", file=sys.stderr)
+        return EXIT_USER_ERROR
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # report unknown options under the command they were given to
