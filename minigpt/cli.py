@@ -7,7 +7,9 @@
 
 Each sub-command is a function `cmd_<name>(args)` registered in `build_parser()`.
 Errors a user can cause (bad files, bad options, unknown characters) end the
-program with a one-line message and exit status 2, never a traceback.
+program with a one-line message and exit status 2, never a traceback. The rules of
+a training run (its settings, resuming it) are minigpt.run's: `train` turns options
+into its settings and its errors into one line, and prints.
 """
 from __future__ import annotations
 
