@@ -40,7 +40,7 @@ from .engine import no_grad
 from .fused import gc_paused
 from .gpt import MiniGPT, cross_entropy_loss
 from .optim import Adam, CosineDecay, LinearDecay
-from .runlog import MetricsLog, ProgressLines, progress_display, show_step, sparkline
+from .runlog import MetricsLog, ProgressLines, progress_display, show_step, sparkline  # (also importable from here)
 from .tokenizers import Tokenizer
 
 __all__ = ["TrainConfig", "TextData", "Trainer", "TrainResult", "TrainingDiverged", "StopSignals", "MetricsLog",
