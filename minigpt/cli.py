@@ -235,9 +235,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"nothing to do: the checkpoint is already at step {trainer.step}; ask for more with --steps")
         return 0
     with StopSignals():  # also while reporting: a second Ctrl-C must not cut the last lines short
-        result = run.train(progress=_show_progress(args))
-        total_known = resumed is None or resumed.train.get("seconds") is not None
-        return _report_run(result, trainer, total_known)
+        before = trainer.seconds if resumed is None or resumed.train.get("seconds") is not None else None
+        return _report_run(run.train(progress=_show_progress(args)), trainer, before)
 
 
 def _settings(args: argparse.Namespace, config=None) -> dict:
@@ -252,8 +251,9 @@ def _settings(args: argparse.Namespace, config=None) -> dict:
     return settings
 
 
-def _report_run(result, trainer, total_known: bool = True) -> int:
-    """Print how the run went; the exit status (128 + signal number when stopped by one)."""
+def _report_run(result, trainer, seconds_before: Optional[float] = 0.0) -> int:
+    """Print how the run went; the exit status (128 + signal number when stopped by one).
+    seconds_before: the training time of the run before this part (None: not recorded)."""
     from .checkpoint import saved_step
     from .train import sparkline
     if result.error:  # say what is on the disk now, read back from it
@@ -265,9 +265,12 @@ def _report_run(result, trainer, total_known: bool = True) -> int:
         print(f"loss {sparkline(result.losses)}  last-{last} mean {result.mean_loss(last):.4f}")
     if result.evals:
         print(f"held-out loss {result.evals[-1][1]:.4f} at step {result.evals[-1][0]}")
-    summary = f"{result.steps_run} steps in {result.seconds:.1f} s, {result.tokens_per_second:.0f} tokens/s"
+    # the training time up to the last step, as the checkpoint records it (saving not counted)
+    seconds = trainer.seconds - (seconds_before or 0.0)
+    speed = result.tokens / seconds if seconds > 0 else 0.0
+    summary = f"{result.steps_run} steps in {seconds:.1f} s, {speed:.0f} tokens/s"
     if result.start_step:  # a resumed run: this part, then the whole run
-        total = f" in {trainer.seconds:.1f} s of training" if total_known else ""
+        total = f" in {trainer.seconds:.1f} s" if seconds_before is not None else ""
         summary += f" (steps {result.start_step + 1}-{result.step}); the run: {result.step} steps{total}"
     print(summary)
     print(f"checkpoint: {result.checkpoint}\nmetrics:    {trainer.metrics_path}")

@@ -252,7 +252,8 @@ class Trainer:
         info: the run's data to keep in the checkpoint's "train" section (see
             minigpt/checkpoint.py: the data source, its fingerprint...).
         seconds: the training time of the run before this Trainer (a resumed run's);
-            `self.seconds` counts on, and is saved with each checkpoint.
+            `self.seconds` counts on up to the last step (a final save not included),
+            and is saved with each checkpoint.
     """
 
     def __init__(self, model: MiniGPT, tokenizer: Tokenizer, data: TextData, config: TrainConfig,
@@ -341,12 +342,12 @@ class Trainer:
         """
         until = self.config.steps if until is None else min(until, self.config.steps)
         result = TrainResult(self.step, start_step=self.step)
-        start = time.perf_counter()
+        start, seconds_before = time.perf_counter(), self.seconds
         with StopSignals() as stops:
             try:
                 with MetricsLog(self.metrics_path, self.step) as log:
                     try:
-                        self._loop(until, result, stops, log, progress)
+                        self._loop(until, result, stops, log, progress, (start, seconds_before))
                     except KeyboardInterrupt:  # raised by code rather than a signal: same as Ctrl-C
                         result.interrupted = True
                     result.checkpoint = self._final_save(log)
@@ -357,12 +358,13 @@ class Trainer:
         result.step, result.seconds = self.step, time.perf_counter() - start
         return result
 
-    def _loop(self, until: int, result: TrainResult, stops: "StopSignals", log: "MetricsLog",
-              progress) -> None:
+    def _loop(self, until: int, result: TrainResult, stops: "StopSignals", log: "MetricsLog", progress,
+              clock: Tuple[float, float]) -> None:
         """The steps: train, log, show, save now and then; stops at `until` or on a signal."""
         cfg = self.config
         bar = progress_display(self.step, until, progress)
-        start, smoothed, seconds_before = time.perf_counter(), None, self.seconds
+        start, smoothed = time.perf_counter(), None
+        run_start, seconds_before = clock  # the run's training time counts from run()'s start
         try:
             while self.step < until and stops.received is None:
                 with _overflow_is_divergence(self.step + 1):
@@ -370,7 +372,7 @@ class Trainer:
                 result.losses.append(loss)
                 result.tokens += n_tokens
                 elapsed = time.perf_counter() - start
-                self.seconds = seconds_before + elapsed
+                self.seconds = seconds_before + time.perf_counter() - run_start  # as saved in a checkpoint
                 record = {"step": self.step, "loss": loss, "lr": self.optimizer.lr,
                           "tokens_per_s": result.tokens / elapsed if elapsed > 0 else 0.0, "time": elapsed}
                 if (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == until:
