@@ -12,26 +12,36 @@ Layout (one JSON object):
      "weights": {...model.state_dict()...},
      "optimizer": {...optimizer.state_dict()...} or null,
      "step": int,
-     "train": {...anything the trainer wants to keep: its settings, data source...}}
+     "train": {"config": {...TrainConfig fields...}, "seconds": training time so far,
+               the run's data: "data" (a file's absolute path, "names", "builtin" or
+               null), "data_sha256", "stream", "val_fraction", "tokenizer",
+               "documents", and anything else the caller keeps}}
+
+Every section is checked when it is read: a setting of the wrong type in "train" is a
+`CheckpointError` like a damaged weight.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
 
 from .gpt import MiniGPT, MiniGPTConfig, parameter_inventory
 from .tokenizers import Tokenizer, tokenizer_from_dict
 
-__all__ = ["CheckpointError", "SaveError", "Checkpoint", "save_checkpoint", "load_checkpoint", "saved_step"]
+__all__ = ["CheckpointError", "SaveError", "Checkpoint", "save_checkpoint", "load_checkpoint", "saved_step",
+           "TRAIN_SECTION"]
 
 FORMAT = "minigpt-checkpoint"
 VERSION = 1
 # No count or weight needs more digits than this; longer integers are refused while
 # parsing, before Python spends time converting them (or refuses at 4,300 digits).
 MAX_INT_DIGITS = 30
+# The keys of the "train" section with the types their values may have (or null).
+TRAIN_SECTION = {"config": (dict,), "seconds": (int, float), "data": (str,), "data_sha256": (str,),
+                 "stream": (bool,), "val_fraction": (int, float), "tokenizer": (str,), "documents": (int,)}
 
 
 class CheckpointError(ValueError):
@@ -46,18 +56,26 @@ class SaveError(Exception):
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: a ready model and tokenizer, plus the training state."""
+    """A loaded checkpoint: a ready model and tokenizer, plus the training state.
+
+    `train` is the checked "train" section; `train_config` its "config" as a
+    `TrainConfig` (None when the section has none); `path` the file it was read from."""
 
     model: MiniGPT
     tokenizer: Tokenizer
     step: int = 0
     optimizer_state: Optional[Dict[str, Any]] = None
     train: Dict[str, Any] = field(default_factory=dict)
+    train_config: Any = None
+    path: Optional[str] = None
 
 
 def save_checkpoint(path: str, model: MiniGPT, tokenizer: Tokenizer, step: int = 0,
-                    optimizer=None, train: Optional[Dict[str, Any]] = None) -> str:
+                    optimizer=None, train: Optional[Dict[str, Any]] = None, config=None) -> str:
     """Write a checkpoint to `path` and return the path.
+
+    `train` is the run's data and anything else to keep (see the layout above) and
+    `config` its `TrainConfig`; ValueError for a value the section cannot hold.
 
     The file is written beside the target as `path + ".tmp"`, forced to the disk and
     then renamed over the target in one step, so the target is at every moment
@@ -67,6 +85,12 @@ def save_checkpoint(path: str, model: MiniGPT, tokenizer: Tokenizer, step: int =
     if tokenizer.vocab_size != model.config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
                          f"{model.config.vocab_size}")
+    train = dict(train or {})
+    if config is not None:
+        train["config"] = asdict(config)
+    problem = _train_section_problem(train)
+    if problem:
+        raise ValueError(f"the 'train' section cannot hold {problem}")
     data = {
         "format": FORMAT,
         "version": VERSION,
@@ -75,7 +99,7 @@ def save_checkpoint(path: str, model: MiniGPT, tokenizer: Tokenizer, step: int =
         "weights": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "step": int(step),
-        "train": train or {},
+        "train": train,
     }
     try:
         text = json.dumps(data, allow_nan=False)  # before touching the disk: NaN fails here
@@ -171,7 +195,34 @@ def load_checkpoint(path: str) -> Checkpoint:
     train = data.get("train") or {}
     if not isinstance(train, dict):
         raise CheckpointError(f"{path}: the 'train' section is not an object")
-    return Checkpoint(model, tokenizer, step, optimizer_state, train)
+    return Checkpoint(model, tokenizer, step, optimizer_state, train, _train_config(path, train), path)
+
+
+def _train_section_problem(train: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with a "train" section (a value of the wrong type), or None."""
+    for key, types in TRAIN_SECTION.items():
+        value = train.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            return f"{key} is a {type(value).__name__}" if key == "config" else f"{key} is {value!r}"
+        if key in ("documents", "seconds") and value < (1 if key == "documents" else 0):
+            return f"{key} is {value!r}"
+    return None
+
+
+def _train_config(path: str, train: Dict[str, Any]):
+    """The section's TrainConfig (None if it has none); CheckpointError if it is damaged."""
+    from .train import TrainConfig  # here: train.py saves through this module
+    problem = _train_section_problem(train)
+    if problem:
+        raise CheckpointError(f"{path}: the 'train' section is damaged: {problem}")
+    if train.get("config") is None:
+        return None
+    try:
+        return TrainConfig.from_dict(train["config"])
+    except ValueError as err:
+        raise CheckpointError(f"{path}: the 'train' section is damaged: {err}") from None
 
 
 def saved_step(path: str) -> Optional[int]:

@@ -7,7 +7,9 @@
 
 Each sub-command is a function `cmd_<name>(args)` registered in `build_parser()`.
 Errors a user can cause (bad files, bad options, unknown characters) end the
-program with a one-line message and exit status 2, never a traceback.
+program with a one-line message and exit status 2, never a traceback. The rules of
+a training run (its settings, resuming it) are minigpt.run's: `train` turns options
+into its settings and its errors into one line, and prints.
 """
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ import argparse
 import os
 import random
 import sys
-from typing import List, Optional, Tuple
+from dataclasses import MISSING
+from typing import Dict, List, Optional
 
 from .example_graphs import EXAMPLES
 from .gpt import POS_ENCODINGS
+from .run import DEFAULTS, Spelling
 from .tokenizers import TOKENIZERS
 from .train import SCHEDULES
 
@@ -67,13 +71,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     previous demo as they were."""
     from .corpus import CANONICAL_PREFIX
     from .gpt import generate
+    from .run import RunError, start_run
     from .train import StopSignals, sparkline
 
-    settings = {**TRAIN_DEFAULTS, "data": "builtin", "tokenizer": "word", "documents": args.documents,
-                "seed": args.seed, "d_model": args.d_model, "heads": args.heads, "layers": args.layers,
-                "steps": args.steps, "lr": args.lr, "eval_every": max(1, args.steps // 5)}
-    documents = _training_text(settings)
-    trainer = _set_up_run(settings, documents, args.out, files=(None, "demo-metrics.jsonl.partial"))
+    settings = {"documents": args.documents, "seed": args.seed, "d_model": args.d_model, "n_heads": args.heads,
+                "n_layers": args.layers, "steps": args.steps, "lr": args.lr, "eval_every": max(1, args.steps // 5)}
+    try:  # the checkpoint is written only when the demo is complete (_keep_demo_files)
+        run = start_run("builtin", out=args.out, checkpoint=None, metrics="demo-metrics.jsonl.partial",
+                        spelling=_OptionSpelling({}), **settings)
+    except RunError as err:
+        raise UserError(str(err)) from None
+    trainer, documents = run.trainer, run.documents
     model, tokenizer, config = trainer.model, trainer.tokenizer, trainer.model.config
     print(f"minigpt demo: a Mini-GPT of {model.num_parameters():,} scalar Values learns a tiny grammar")
     print(f"  corpus: {len(documents):,} generated sentences such as {documents[0]!r}")
@@ -84,7 +92,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     # also while saving: a second Ctrl-C waits for the files to be complete
     with StopSignals(then="keeping the previous demo's files"):
-        result = trainer.run(progress=_show_progress(args))
+        result = run.train(progress=_show_progress(args))
         if result.interrupted or result.error:
             return _demo_stopped(result, trainer, args.out)
         checkpoint = _keep_demo_files(trainer, args.out)
@@ -173,300 +181,79 @@ def _first_document(tokenizer, ids: List[int]) -> str:
 # --------------------------------------------------------------------------------------
 # train
 # --------------------------------------------------------------------------------------
-# The parser's defaults for `train` are None, so that a resumed run can tell an option
-# the user gave from one left out; a new run fills in these.
-TRAIN_DEFAULTS = {"tokenizer": "char", "documents": 5000, "stream": False, "d_model": 16, "heads": 4,
-                  "layers": 1, "d_ff": None, "context": 16, "pos": "rope", "untied": False, "steps": 1000,
-                  "lr": 1e-2, "beta1": 0.85, "beta2": 0.99, "schedule": "linear", "warmup": 0, "seed": 0,
-                  "val_fraction": 0.1, "eval_every": 100, "checkpoint_every": 0}
-# Options a resumed run must keep, with the reason. Changing one would make it another run.
-FIXED_ON_RESUME = {
-    **dict.fromkeys(("d_model", "heads", "layers", "d_ff", "context", "pos", "untied"),
-                    "the model's shape is fixed by its weights"),
-    "tokenizer": "the vocabulary is part of the model",
-    "stream": "it decides what each step trains on", "documents": "it decides what each step trains on",
-    "val_fraction": "it decides which documents are held out", "seed": "it decides the data order and split",
-}
-# Options a resumed run may change: applied from the current step on, and reported.
-CHANGEABLE_ON_RESUME = ("steps", "lr", "beta1", "beta2", "schedule", "warmup", "eval_every", "checkpoint_every")
+# The train options default to None, so that a resumed run can tell an option the user
+# gave from one left out; minigpt.run fills in its DEFAULTS. Each option that sets one of
+# the run's settings has the setting's name as its `dest`.
+class _OptionSpelling(Spelling):
+    """minigpt.run's messages in this command's words: a setting as its option
+    ('--lr 0.5', '--stream', 'no --untied'), a resume as '--resume PATH'."""
+
+    def __init__(self, options: Dict[str, argparse.Action]):  # setting name -> its option
+        self.options = options
+
+    def setting(self, name: str, value=MISSING) -> str:
+        action = self.options.get(name)
+        flag = action.option_strings[0] if action else "--" + name.replace("_", "-")
+        if value is MISSING:
+            return flag
+        if name == "betas":
+            return f"--beta1 {value[0]} --beta2 {value[1]}"
+        if isinstance(value, bool):  # a flag: --stream sets True, --untied sets tie_weights False
+            on = action.const if action is not None and action.const is not None else True
+            return flag if value == on else f"no {flag}"
+        return f"{flag} {value}"
+
+    def resume(self, path: str) -> str:
+        return f"--resume {path}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train on a text file (or the built-in corpus), save a checkpoint, resume on request."""
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .run import RunError, resume_run, start_run
     from .train import StopSignals
 
-    resumed = _load_for_resume(args.resume) if args.resume else None
-    settings, changes = _resumed_settings(args, resumed) if resumed else (_new_settings(args), None)
-    documents = _training_text(settings, from_checkpoint=bool(resumed) and not args.data)
-    if resumed:
-        _check_same_text(settings, resumed)
-    # a resumed run continues in its own folder, wherever the command is typed
-    out_dir = args.out or (os.path.dirname(os.path.abspath(args.resume)) if resumed else "runs/latest")
-    _refuse_to_overwrite(os.path.join(out_dir, "checkpoint.json"), args.resume)
-    trainer = _set_up_run(settings, documents, out_dir, resumed)
-    if changes:
-        print(changes)
-    print(f"training {trainer.model.num_parameters():,} parameters on {len(documents):,} document(s) from "
-          f"{settings['data']} (vocabulary {trainer.tokenizer.vocab_size}); steps {trainer.step} -> "
+    resumed = None
+    try:
+        if args.resume:
+            resumed = load_checkpoint(args.resume)
+            run = resume_run(resumed, data=args.data, out=args.out, spelling=args.spelling,
+                             **_settings(args, resumed.train_config))
+        elif not args.data:
+            raise UserError("say what to train on: --data FILE (a text file), --data names or --data builtin")
+        else:
+            run = start_run(args.data, out=args.out or "runs/latest", spelling=args.spelling, **_settings(args))
+    except (CheckpointError, RunError) as err:
+        raise UserError(str(err)) from None
+    for note in run.notes:
+        print(note)
+    trainer = run.trainer
+    print(f"training {trainer.model.num_parameters():,} parameters on {len(run.documents):,} document(s) from "
+          f"{run.settings['data']} (vocabulary {trainer.tokenizer.vocab_size}); steps {trainer.step} -> "
           f"{trainer.config.steps}", flush=True)  # flushed: output to a log shows it now, not at the end
     if trainer.step >= trainer.config.steps:
         print(f"nothing to do: the checkpoint is already at step {trainer.step}; ask for more with --steps")
         return 0
     with StopSignals():  # also while reporting: a second Ctrl-C must not cut the last lines short
-        return _report_run(trainer.run(progress=_show_progress(args)), trainer)
+        before = trainer.seconds if resumed is None or resumed.train.get("seconds") is not None else None
+        return _report_run(run.train(progress=_show_progress(args)), trainer, before)
 
 
-TRAIN_FILES = ("checkpoint.json", "metrics.jsonl")
-
-
-def _set_up_run(settings: dict, documents: List[str], out_dir: str, resumed=None, files=TRAIN_FILES):
-    """The one set-up of `demo` and `train`: tokenizer, model (new, or the resumed
-    checkpoint's), data and a Trainer writing `files` (checkpoint, metrics; a name
-    or None) into out_dir. The checkpoint keeps every setting of the run."""
-    from .train import TextData, Trainer
-    config = _train_config(settings)
-    model, tokenizer = (resumed.model, resumed.tokenizer) if resumed else _new_model(settings, documents)
-    try:
-        data = TextData.from_documents(documents, tokenizer, val_fraction=settings["val_fraction"],
-                                       seed=config.seed, stream=settings["stream"])
-    except ValueError as err:  # e.g. a character the resumed tokenizer never saw
-        raise UserError(str(err)) from None
-    if settings["stream"] and model.config.context_len >= len(data.train[0]):
-        raise UserError(f"--context {model.config.context_len} is longer than the training text "
-                        f"({len(data.train[0])} tokens); use at most {len(data.train[0]) - 1}")
-    info = {key: settings[key] for key in ("data", "data_sha256", "stream", "val_fraction", "tokenizer")}
-    info["data"] = _data_path(settings["data"])  # absolute: a resume may be typed in another folder
-    info["documents"] = settings["documents"] if settings["data"] == "builtin" else None
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise UserError(f"--out {out_dir} is a file, not a folder; choose a folder for the run")
-    paths = [os.path.join(out_dir, name) if name else None for name in files]
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        return Trainer(model, tokenizer, data, config, checkpoint_path=paths[0], metrics_path=paths[1],
-                       start_step=resumed.step if resumed else 0,
-                       optimizer_state=resumed.optimizer_state if resumed else None, info=info)
-    except OSError as err:
-        raise UserError(f"cannot write to {out_dir}: {err.strerror or err}") from None
-    except ValueError as err:  # a damaged optimizer section
-        raise UserError(f"the checkpoint cannot be resumed: {err}") from None
-
-
-def _load_for_resume(path: str):
-    from .checkpoint import CheckpointError, load_checkpoint
-    try:
-        return load_checkpoint(path)
-    except CheckpointError as err:
-        raise UserError(str(err)) from None
-
-
-def _new_settings(args: argparse.Namespace) -> dict:
-    """The options of a new run: as given, else the defaults."""
-    settings = {name: default if getattr(args, name) is None else getattr(args, name)
-                for name, default in TRAIN_DEFAULTS.items()}
-    settings["data"] = args.data
-    if not args.data:
-        raise UserError("say what to train on: --data FILE (a text file), --data names or --data builtin")
-    if args.data == "builtin":
-        settings["tokenizer"] = "word"  # the built-in corpus comes with its word vocabulary
+def _settings(args: argparse.Namespace, config=None) -> dict:
+    """The run's settings given as options (None: not given); --beta1 and --beta2 make
+    `betas`, the other half taken from `config` (the resumed run's) or the default."""
+    from .run import DEFAULTS
+    settings = {name: getattr(args, name) for name in args.spelling.options if name in DEFAULTS}
+    if args.beta1 is not None or args.beta2 is not None:
+        base = config.betas if config is not None else DEFAULTS["betas"]
+        settings["betas"] = (base[0] if args.beta1 is None else args.beta1,
+                             base[1] if args.beta2 is None else args.beta2)
     return settings
 
 
-def _saved_settings(resumed) -> dict:
-    """The options the resumed run was made with, by option name (None: not recorded,
-    in a checkpoint written before minigpt stored them)."""
-    from .tokenizers import WordTokenizer
-    from .train import TrainConfig
-    train = resumed.train
-    try:
-        c = TrainConfig.from_dict(_checked_train_section(train))
-    except ValueError as err:
-        raise UserError(f"the checkpoint's train settings are damaged: {err}") from None
-    m = resumed.model.config
-    return {"d_model": m.d_model, "heads": m.n_heads, "layers": m.n_layers, "d_ff": m.d_ff,
-            "context": m.context_len, "pos": m.pos_encoding, "untied": not m.tie_weights,
-            "tokenizer": "word" if isinstance(resumed.tokenizer, WordTokenizer) else "char",
-            "data": train.get("data"), "stream": bool(train.get("stream", False)),
-            "documents": train.get("documents"), "val_fraction": train.get("val_fraction"), "seed": c.seed,
-            "steps": c.steps, "lr": c.lr, "beta1": c.betas[0], "beta2": c.betas[1], "schedule": c.schedule,
-            "warmup": c.warmup_steps, "eval_every": c.eval_every, "checkpoint_every": c.checkpoint_every}
-
-
-# The types of the run's settings in a checkpoint's "train" section (None: not recorded).
-_TRAIN_SECTION = {"data": (str,), "data_sha256": (str,), "stream": (bool,), "val_fraction": (int, float),
-                  "tokenizer": (str,), "documents": (int,)}
-
-
-def _checked_train_section(train: dict) -> dict:
-    """The section's TrainConfig as a dict; ValueError for a setting of the wrong type."""
-    for key, types in _TRAIN_SECTION.items():
-        value = train.get(key)
-        if value is not None and (not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
-            raise ValueError(f"{key} is {value!r}")
-    if train.get("documents") is not None and train["documents"] < 1:
-        raise ValueError(f"documents is {train['documents']!r}")
-    config = train.get("config") or {}
-    if not isinstance(config, dict):
-        raise ValueError(f"config is a {type(config).__name__}, not an object")
-    return config
-
-
-def _resumed_settings(args: argparse.Namespace, resumed) -> Tuple[dict, Optional[str]]:
-    """The resumed run's options and a line saying what changed (or None): restored
-    from the checkpoint; an option given that would change the run is refused (one
-    line, exit status 2), one that may change is applied."""
-    settings = _saved_settings(resumed)
-    fixed = dict(FIXED_ON_RESUME)
-    if settings["data"] != "builtin":
-        del fixed["documents"]  # only the built-in corpus is generated to a number of documents
-    _restore_unrecorded(args, settings, [name for name in ("documents", "val_fraction") if name in fixed])
-    _refuse_changes(args, settings, fixed)
-    if settings["data"] == "builtin" or args.data == "builtin":
-        _refuse_changes(args, settings, {"data": "the built-in corpus and a file are different data"})
-    settings["data"] = args.data or settings["data"]
-    if not settings["data"]:
-        raise UserError(f"{args.resume} does not say what it was trained on: give --data FILE")
-    changed = [name for name in CHANGEABLE_ON_RESUME
-               if getattr(args, name) is not None and getattr(args, name) != settings[name]]
-    if not changed:
-        return settings, None
-    was = ", ".join(_option_text(name, settings[name]) for name in changed)
-    settings.update({name: getattr(args, name) for name in changed})
-    now = ", ".join(_option_text(name, settings[name]) for name in changed)
-    return settings, f"continuing with {now} from step {resumed.step} (the checkpoint had {was})"
-
-
-def _restore_unrecorded(args: argparse.Namespace, settings: dict, names: List[str]) -> None:
-    """Checkpoints of older versions do not record some options: take them as given
-    (or their defaults), and say so."""
-    missing = [name for name in names if settings[name] is None]
-    for name in missing:
-        settings[name] = TRAIN_DEFAULTS[name] if getattr(args, name) is None else getattr(args, name)
-    if missing:
-        shown = ", ".join(_option_text(name, settings[name]) for name in missing)
-        print(f"note: {args.resume} does not record these settings; assuming the run used {shown}")
-
-
-def _refuse_changes(args: argparse.Namespace, settings: dict, reasons: dict) -> None:
-    for name, why in reasons.items():
-        given = getattr(args, name)
-        if given is not None and given != settings[name]:
-            raise UserError(f"{_option_text(name, given)} would change the run: {args.resume} was trained with "
-                            f"{_option_text(name, settings[name])}, and {why}; leave the option out to "
-                            "continue the run, or start a new run in another --out folder")
-
-
-def _option_text(name: str, value) -> str:
-    """How an option reads on the command line: '--lr 0.5', '--stream', 'no --stream'."""
-    flag = "--" + name.replace("_", "-")
-    if isinstance(value, bool):
-        return flag if value else f"no {flag}"
-    return f"{flag} {value}"
-
-
-def _training_text(settings: dict, from_checkpoint: bool = False) -> List[str]:
-    """The documents the run trains on, read from the file or generated; records
-    their fingerprint in settings["data_sha256"]."""
-    from .corpus import NAMES_FILE, verb_grammar_corpus
-    from .train import read_documents
-    source = settings["data"]
-    if source == "builtin":
-        documents = verb_grammar_corpus(settings["documents"], seed=settings["seed"])
-        settings["data_sha256"] = _fingerprint(documents)
-        return documents
-    try:
-        documents = read_documents(NAMES_FILE if source == "names" else source, stream=settings["stream"])
-    except FileNotFoundError:
-        where = " (the file the run was trained on; if it is elsewhere now, say where with --data FILE)" \
-            if from_checkpoint else ""
-        raise UserError(f"no such file: {source}{where}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{source} is not UTF-8 text") from None
-    except (IsADirectoryError, PermissionError) as err:
-        raise UserError(f"cannot read {source}: {err.strerror}") from None
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    settings["data_sha256"] = _fingerprint(documents)
-    return documents
-
-
-def _data_path(data):
-    """A data file as an absolute path; 'names' and 'builtin' as they are."""
-    return data if data in ("names", "builtin") or not isinstance(data, str) else os.path.abspath(data)
-
-
-def _fingerprint(documents: List[str]) -> str:
-    """A SHA-256 of exactly the text the run trains on (after splitting into documents)."""
-    import hashlib
-    import json
-    return hashlib.sha256(json.dumps(documents).encode("utf-8")).hexdigest()
-
-
-def _check_same_text(settings: dict, resumed) -> None:
-    """Refuse to resume on text that differs from the text the checkpoint was trained on."""
-    saved, fingerprint = resumed.train.get("data_sha256"), settings["data_sha256"]
-    if saved is None:
-        print(f"note: the checkpoint does not record a fingerprint of its data; assuming {settings['data']} "
-              "is the text it was trained on")
-    elif saved != fingerprint:
-        raise UserError(f"{settings['data']} is not the text this run was trained on (its fingerprint "
-                        f"{fingerprint[:12]} differs from the checkpoint's {saved[:12]}); resume with the same "
-                        "text, or start a new run in another --out folder")
-    elif _data_path(resumed.train.get("data")) != _data_path(settings["data"]):
-        print(f"reading the run's data from {settings['data']} (the same text as {resumed.train.get('data')})")
-
-
-def _refuse_to_overwrite(checkpoint_path: str, resume: Optional[str]) -> None:
-    """A checkpoint in --out is only ever replaced by the same run, one step further."""
-    from .checkpoint import saved_step
-    if not os.path.exists(checkpoint_path):
-        return
-    if os.path.isdir(checkpoint_path):
-        raise UserError(f"{checkpoint_path} is a directory, where the run's checkpoint goes; remove it or "
-                        "choose another --out folder")
-    if resume and os.path.exists(resume) and os.path.samefile(checkpoint_path, resume):
-        return
-    step = saved_step(checkpoint_path)
-    held = f"a run at step {step}" if step is not None else "a file"
-    raise UserError(f"{checkpoint_path} already holds {held}; continue it with --resume {checkpoint_path}, "
-                    "or choose another --out folder (or delete that one) to start a new run")
-
-
-def _new_model(settings: dict, documents: List[str]):
-    """A fresh model and tokenizer for the text; the initial weights follow the seed."""
-    from .corpus import default_word_tokenizer
-    from .gpt import MiniGPT, MiniGPTConfig
-    from .tokenizers import CharTokenizer, WordTokenizer
-    if settings["data"] == "builtin":
-        tokenizer = default_word_tokenizer()
-    elif settings["tokenizer"] == "word":
-        tokenizer = WordTokenizer.from_documents(documents)
-    else:
-        tokenizer = CharTokenizer.from_documents(documents)
-    d = settings["d_model"]
-    try:
-        config = MiniGPTConfig(d_model=d, n_heads=settings["heads"], n_layers=settings["layers"],
-                               d_ff=settings["d_ff"] or 4 * d, vocab_size=tokenizer.vocab_size,
-                               context_len=settings["context"], pos_encoding=settings["pos"],
-                               tie_weights=not settings["untied"])
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    random.seed(settings["seed"])
-    return MiniGPT(config), tokenizer
-
-
-def _train_config(settings: dict):
-    from .train import TrainConfig
-    try:
-        return TrainConfig(steps=settings["steps"], lr=settings["lr"], betas=(settings["beta1"], settings["beta2"]),
-                           schedule=settings["schedule"], warmup_steps=settings["warmup"],
-                           eval_every=settings["eval_every"], seed=settings["seed"],
-                           checkpoint_every=settings["checkpoint_every"])
-    except ValueError as err:
-        raise UserError(str(err)) from None
-
-
-def _report_run(result, trainer) -> int:
-    """Print how the run went; the exit status (128 + signal number when stopped by one)."""
+def _report_run(result, trainer, seconds_before: Optional[float] = 0.0) -> int:
+    """Print how the run went; the exit status (128 + signal number when stopped by one).
+    seconds_before: the training time of the run before this part (None: not recorded)."""
     from .checkpoint import saved_step
     from .train import sparkline
     if result.error:  # say what is on the disk now, read back from it
@@ -478,13 +265,33 @@ def _report_run(result, trainer) -> int:
         print(f"loss {sparkline(result.losses)}  last-{last} mean {result.mean_loss(last):.4f}")
     if result.evals:
         print(f"held-out loss {result.evals[-1][1]:.4f} at step {result.evals[-1][0]}")
-    print(f"{result.step} steps, {result.seconds:.1f} s, {result.tokens_per_second:.0f} tokens/s")
+    # the training time up to the last step, as the checkpoint records it (saving not counted)
+    seconds = trainer.seconds - (seconds_before or 0.0)
+    speed = result.tokens / seconds if seconds > 0 else 0.0
+    summary = f"{result.steps_run} steps in {seconds:.1f} s, {speed:.0f} tokens/s"
+    if result.start_step:  # a resumed run: this part, then the whole run
+        total = f" in {trainer.seconds:.1f} s" if seconds_before is not None else ""
+        summary += f" (steps {result.start_step + 1}-{result.step}); the run: {result.step} steps{total}"
+    print(summary)
     print(f"checkpoint: {result.checkpoint}\nmetrics:    {trainer.metrics_path}")
     if result.interrupted:
         print(f"stopped by {result.signal or 'Ctrl-C'} at step {result.step}, saved in {result.checkpoint}; "
               f"continue with: minigpt train --resume {result.checkpoint}")
         return _signal_status(result)
+    print(f"try: {_sample_command(result.checkpoint, trainer)}")
     return 0
+
+
+def _sample_command(checkpoint: str, trainer) -> str:
+    """A `minigpt sample` command for the checkpoint, its prompt the first two tokens
+    of a training document (when they read well on a command line)."""
+    import shlex
+    command = f"minigpt sample --checkpoint {shlex.quote(checkpoint)}"
+    ids = [i for i in trainer.data.train[0][:3] if i != trainer.tokenizer.bos_id][:2]
+    prompt = trainer.tokenizer.decode(ids)
+    if prompt.strip() and prompt.isprintable() and prompt == prompt.strip():
+        command += f" --prompt {shlex.quote(prompt)}"
+    return command
 
 
 def _signal_status(result) -> int:
@@ -512,6 +319,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"the prompt cannot be encoded: {err}") from None
     if not prompt_ids or prompt_ids[0] != tokenizer.bos_id:
         prompt_ids = [tokenizer.bos_id] + prompt_ids  # documents start with <bos>
+    context = model.config.context_len
+    if len(prompt_ids) > context:  # generate() crops it: say so, as the samples print all of it
+        print(f"note: the prompt is {len(prompt_ids)} tokens (with <bos>), longer than the model's context of "
+              f"{context}; it continues from the last {context}: {tokenizer.decode(prompt_ids[-context:])!r}",
+              file=sys.stderr)
     try:
         rng = random.Random(args.seed)
         for _ in range(args.num):
@@ -533,6 +345,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from .example_graphs import example
 
     out = args.out or f"{args.what}.svg"
+    _check_picture_path(out, args.what)
     page = out.lower().endswith(".html")
     ex = example(args.what)
     depth = None if args.full else (ex.depth if args.depth is None else args.depth)
@@ -549,9 +362,23 @@ def cmd_graph(args: argparse.Namespace) -> int:
                         f"{err.limit:,} that can be laid out and read; {advice}") from None
     except ValueError as err:  # a bad suffix
         raise UserError(" ".join(str(err).split())) from None
+    except OSError as err:
+        raise UserError(f"cannot write {out}: {err.strerror or err}") from None
     shown = "the full graph" if depth is None else f"modules collapsed below depth {depth}"
     print(f"wrote {path} ({args.what}: {'a page stepping through backward over ' if page else ''}{shown})")
     return 0
+
+
+def _check_picture_path(out: str, what: str) -> None:
+    """A one-line error for an --out that is a folder, or below a file."""
+    if os.path.isdir(out):
+        raise UserError(f"--out {out} is a folder; give a file in it, such as "
+                        f"{os.path.join(out, what + '.svg')}")
+    folder = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(folder):  # the nearest part of the path that exists
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise UserError(f"--out {out}: {folder} is a file, not a folder")
 
 
 # --------------------------------------------------------------------------------------
@@ -607,45 +434,51 @@ def build_parser() -> argparse.ArgumentParser:
                                        "built-in verb-grammar corpus. Ctrl-C or SIGTERM stops cleanly and saves. "
                                        "--resume restores every setting of the run; of the options, only "
                                        "those of optimisation and --eval-every/--checkpoint-every may change.")
+    options: Dict[str, argparse.Action] = {}  # setting name -> its option, for messages in these words
+
+    def setting(group, flag: str, help: str, **kw) -> None:
+        """An option that sets one of the run's settings (its `dest`), None when not given."""
+        if "dest" in kw and "action" not in kw:
+            kw["metavar"] = flag[2:].upper().replace("-", "_")  # --heads HEADS, not N_HEADS
+        action = group.add_argument(flag, default=None, help=help.format(**DEFAULTS), **kw)
+        options[action.dest] = action
     train.add_argument("--data", metavar="FILE", help="the text file; 'names' for the 32,033 names shipped with "
                                                       "minigpt; 'builtin' for the built-in verb-grammar corpus")
-    train.add_argument("--stream", action="store_true", default=None,
-                       help="treat the file as one stream, not one document a line")
-    train.add_argument("--tokenizer", choices=TOKENIZERS, default=None,
-                       help="characters, or whitespace-separated words (default: char)")
-    train.add_argument("--documents", type=_positive_int, default=None,
-                       help="with --data builtin: sentences to generate (default: 5000)")
+    setting(train, "--stream", "treat the file as one stream, not one document a line", action="store_true")
+    setting(train, "--tokenizer", "characters, or whitespace-separated words (default: {tokenizer})",
+            choices=TOKENIZERS)
+    setting(train, "--documents", "with --data builtin: sentences to generate (default: {documents})",
+            type=_positive_int)
     model = train.add_argument_group("model (kept from the checkpoint with --resume)")
-    model.add_argument("--d-model", type=_positive_int, default=None, help="width (default: 16)")
-    model.add_argument("--heads", type=_positive_int, default=None, help="attention heads (default: 4)")
-    model.add_argument("--layers", type=_positive_int, default=None, help="blocks (default: 1)")
-    model.add_argument("--d-ff", type=_positive_int, default=None, help="feed-forward width (default: 4 x d-model)")
-    model.add_argument("--context", type=_positive_int, default=None, help="context length (default: 16)")
-    model.add_argument("--pos", choices=POS_ENCODINGS, default=None,
-                       help="position encoding (default: rope)")
-    model.add_argument("--untied", action="store_true", default=None, help="give the output head its own weights")
+    setting(model, "--d-model", "width (default: {d_model})", type=_positive_int)
+    setting(model, "--heads", "attention heads (default: {n_heads})", type=_positive_int, dest="n_heads")
+    setting(model, "--layers", "blocks (default: {n_layers})", type=_positive_int, dest="n_layers")
+    setting(model, "--d-ff", "feed-forward width (default: 4 x d-model)", type=_positive_int)
+    setting(model, "--context", "context length (default: {context_len})", type=_positive_int, dest="context_len")
+    setting(model, "--pos", "position encoding (default: {pos_encoding})", choices=POS_ENCODINGS,
+            dest="pos_encoding")
+    setting(model, "--untied", "give the output head its own weights", action="store_const", const=False,
+            dest="tie_weights")
     opt = train.add_argument_group("optimisation (with --resume: the checkpoint's, unless given)")
-    opt.add_argument("--steps", type=_positive_int, default=None,
-                     help="total steps of the run (default: 1000; with --resume: the checkpoint's)")
-    opt.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate (default: 0.01)")
-    opt.add_argument("--beta1", type=float, default=None, help="Adam beta1 (default: 0.85)")
-    opt.add_argument("--beta2", type=float, default=None, help="Adam beta2 (default: 0.99)")
-    opt.add_argument("--schedule", choices=SCHEDULES, default=None,
-                     help="learning-rate schedule (default: linear decay to 0)")
-    opt.add_argument("--warmup", type=_non_negative_int, default=None, help="warm-up steps (default: 0)")
-    opt.add_argument("--seed", type=int, default=None,
-                     help="seed for weights, data order and split (default: 0; kept with --resume)")
+    setting(opt, "--steps", "total steps of the run (default: {steps}; with --resume: the checkpoint's)",
+            type=_positive_int)
+    setting(opt, "--lr", "Adam learning rate (default: {lr})", type=_positive_float)
+    beta1, beta2 = DEFAULTS["betas"]
+    opt.add_argument("--beta1", type=float, default=None, help=f"Adam beta1 (default: {beta1})")
+    opt.add_argument("--beta2", type=float, default=None, help=f"Adam beta2 (default: {beta2})")
+    setting(opt, "--schedule", "learning-rate schedule (default: {schedule})", choices=SCHEDULES)
+    setting(opt, "--warmup", "warm-up steps (default: {warmup_steps})", type=_non_negative_int, dest="warmup_steps")
+    setting(opt, "--seed", "seed for weights, data order and split (default: {seed}; kept with --resume)", type=int)
     run = train.add_argument_group("run")
-    run.add_argument("--val-fraction", type=float, default=None,
-                     help="held-out share of documents (default: 0.1; kept with --resume)")
-    run.add_argument("--eval-every", type=_non_negative_int, default=None, help="evaluate every N steps (default: 100)")
-    run.add_argument("--checkpoint-every", type=_non_negative_int, default=None,
-                     help="also save every N steps (default: 0, at the end and on Ctrl-C)")
-    run.add_argument("--out", default=None,
-                     help="output folder (default: runs/latest; with --resume: the checkpoint's folder)")
+    setting(run, "--val-fraction", "held-out share of documents (default: {val_fraction}; kept with --resume)",
+            type=float)
+    setting(run, "--eval-every", "evaluate every N steps (default: {eval_every})", type=_non_negative_int)
+    setting(run, "--checkpoint-every", "also save every N steps (default: {checkpoint_every}, at the end and on "
+                                       "Ctrl-C)", type=_non_negative_int)
+    setting(run, "--out", "output folder (default: runs/latest; with --resume: the checkpoint's folder)")
     run.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, spelling=_OptionSpelling(options))
 
     sample = sub.add_parser("sample", help="sample from a trained checkpoint",
                             description="Continue a prompt with a trained model. Each sample ends at the end of "
@@ -681,7 +514,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shadowing_folder() -> Optional[str]:
+    """The folder that hides the minigpt package, or None.
+
+    Run in the folder above a clone named `minigpt`, Python takes the clone's folder
+    (no __init__.py) for the package `minigpt`: an empty namespace package, without
+    a __file__ and without `Value` or `__version__`. Its modules still load (an
+    editable install finds them one by one), so the command can see it and say so."""
+    package = sys.modules.get(__name__.rpartition(".")[0])
+    if package is None or getattr(package, "__file__", None) is not None:
+        return None
+    return next(iter(getattr(package, "__path__", None) or []), "minigpt")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    shadow = _shadowing_folder()
+    if shadow:
+        print(f"minigpt: error: the folder {shadow} hides the minigpt package (Python imports a folder named "
+              "minigpt in the current folder first); run minigpt from another folder, such as the clone itself "
+              f"(cd {os.path.relpath(shadow)})", file=sys.stderr)
+        return EXIT_USER_ERROR
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # report unknown options under the command they were given to

@@ -21,6 +21,7 @@ A tokenizer is saved as a small JSON-safe dict (`to_dict`) and rebuilt exactly b
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 __all__ = ["BOS", "BOS_ID", "TOKENIZERS", "Tokenizer", "CharTokenizer", "WordTokenizer",
@@ -120,8 +121,12 @@ class Tokenizer:
         unknown = _first_occurrences(pieces, self._ids)
         if unknown:
             what = "characters" if self.kind == "char" else "words"
-            raise ValueError(_unknown_message(what, unknown, self.vocab_size))
+            raise ValueError(_unknown_message(what, unknown, self.vocab_size) + self._hint(pieces))
         return [self._ids[p] for p in pieces]
+
+    def _hint(self, pieces: List[str]) -> str:
+        """More to say about unknown pieces (appended to the message), or ''."""
+        return ""
 
     def encode_document(self, doc: str) -> List[int]:
         """One training document: `[bos] + encode(doc) + [bos]`, length len(encode(doc)) + 2."""
@@ -237,10 +242,22 @@ class WordTokenizer(Tokenizer):
     def _split(self, text: str) -> List[str]:
         return text.split()
 
+    def _hint(self, words: List[str]) -> str:
+        """'work,' is no word of a vocabulary that has 'work' and ',': say how to write it."""
+        fixed: List[str] = []
+        for word in words:
+            parts = _WORD_OR_MARK.findall(word)
+            split = word not in self._ids and len(parts) > 1 and all(p in self._ids for p in parts)
+            fixed.extend(parts if split else [word])
+        if fixed == words:
+            return ""
+        return f"; punctuation is a token of its own, with spaces around it: write {' '.join(fixed)!r}"
+
     def _join(self, tokens: List[str]) -> str:
         return " ".join(tokens)
 
 
+_WORD_OR_MARK = re.compile(r"\w+|[^\w\s]")  # a run of letters or digits, or one punctuation mark
 _KINDS = {"char": CharTokenizer, "word": WordTokenizer}
 
 

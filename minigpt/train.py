@@ -12,6 +12,10 @@ weights.
     trainer = Trainer(model, tokenizer, data, TrainConfig(steps=500))
     result = trainer.run()
 
+The rules that make a run safe to stop and resume from a folder (its settings, the
+data's fingerprint, which options may change) live in minigpt/run.py; the metrics
+log and the progress display in minigpt/runlog.py.
+
 What survives what: during `run()`, SIGINT (Ctrl-C) and SIGTERM stop the run after
 the current step and save; a second signal waits until the save is complete. A
 checkpoint is replaced only by a complete new file, and a failed save (full disk,
@@ -21,16 +25,14 @@ step N first cuts the log back to step N.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
 import signal
-import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .checkpoint import SaveError, save_checkpoint
@@ -38,6 +40,7 @@ from .engine import no_grad
 from .fused import gc_paused
 from .gpt import MiniGPT, cross_entropy_loss
 from .optim import Adam, CosineDecay, LinearDecay
+from .runlog import MetricsLog, ProgressLines, progress_display, show_step, sparkline  # (also importable from here)
 from .tokenizers import Tokenizer
 
 __all__ = ["TrainConfig", "TextData", "Trainer", "TrainResult", "TrainingDiverged", "StopSignals", "MetricsLog",
@@ -197,22 +200,10 @@ class TextData:
         return out
 
 
-def sparkline(values: Sequence[float], width: int = 60) -> str:
-    """The values as a line of block characters, averaged into `width` buckets."""
-    if not values:
-        return ""
-    bars = "▁▂▃▄▅▆▇█"
-    n = min(width, len(values))
-    buckets = [values[i * len(values) // n:(i + 1) * len(values) // n] for i in range(n)]
-    means = [sum(b) / len(b) for b in buckets]
-    lo, hi = min(means), max(means)
-    span = hi - lo or 1.0
-    return "".join(bars[min(len(bars) - 1, int((m - lo) / span * len(bars)))] for m in means)
-
-
 @dataclass
 class TrainResult:
-    """What a run did: the step reached, per-step losses, evaluations, timing.
+    """What a run did: the step it started at and the step it reached, the losses of
+    the steps it ran, evaluations, timing (`seconds`: of this call to `run()`).
 
     interrupted: stopped early by a signal (`signal` names it: 'SIGINT', 'SIGTERM')
     or a KeyboardInterrupt; error: why the run failed (a save that failed, a loss
@@ -221,6 +212,7 @@ class TrainResult:
     """
 
     step: int
+    start_step: int = 0
     losses: List[float] = field(default_factory=list)
     evals: List[Tuple[int, float]] = field(default_factory=list)
     seconds: float = 0.0
@@ -229,6 +221,11 @@ class TrainResult:
     checkpoint: Optional[str] = None
     signal: Optional[str] = None
     error: Optional[str] = None
+
+    @property
+    def steps_run(self) -> int:
+        """The steps this call to `run()` took (a resumed run started at `start_step`)."""
+        return self.step - self.start_step
 
     @property
     def tokens_per_second(self) -> float:
@@ -252,13 +249,17 @@ class Trainer:
             evaluation, on steps that have one); a run first cuts it back to
             `start_step`, then appends, so a resumed run continues the same log.
         start_step, optimizer_state: where a resumed run continues from.
-        info: extra JSON-safe data to keep in the checkpoint (e.g. the data source).
+        info: the run's data to keep in the checkpoint's "train" section (see
+            minigpt/checkpoint.py: the data source, its fingerprint...).
+        seconds: the training time of the run before this Trainer (a resumed run's);
+            `self.seconds` counts on up to the last step (a final save not included),
+            and is saved with each checkpoint.
     """
 
     def __init__(self, model: MiniGPT, tokenizer: Tokenizer, data: TextData, config: TrainConfig,
                  checkpoint_path: Optional[str] = None, metrics_path: Optional[str] = None,
                  start_step: int = 0, optimizer_state: Optional[Dict[str, object]] = None,
-                 info: Optional[Dict[str, object]] = None):
+                 info: Optional[Dict[str, object]] = None, seconds: float = 0.0):
         if tokenizer.vocab_size != model.config.vocab_size:
             raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
                              f"{model.config.vocab_size}")
@@ -266,6 +267,7 @@ class Trainer:
         self.checkpoint_path, self.metrics_path = checkpoint_path, metrics_path
         self.info = dict(info or {})
         self.step = start_step
+        self.seconds = seconds
         self.optimizer = Adam(model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps,
                               weight_decay=config.weight_decay)
         if optimizer_state is not None:
@@ -319,9 +321,9 @@ class Trainer:
             return None
         if log is not None:
             log.sync()
-        info = {**self.info, "config": asdict(self.config)}
         path = save_checkpoint(self.checkpoint_path, self.model, self.tokenizer, step=self.step,
-                               optimizer=self.optimizer, train=info)
+                               optimizer=self.optimizer, train={**self.info, "seconds": self.seconds},
+                               config=self.config)
         self.saved_step = self.step
         return path
 
@@ -339,13 +341,13 @@ class Trainer:
         being a number, ends the run with `error` set and the previous checkpoint kept.
         """
         until = self.config.steps if until is None else min(until, self.config.steps)
-        result = TrainResult(self.step)
-        start = time.perf_counter()
+        result = TrainResult(self.step, start_step=self.step)
+        start, seconds_before = time.perf_counter(), self.seconds
         with StopSignals() as stops:
             try:
                 with MetricsLog(self.metrics_path, self.step) as log:
                     try:
-                        self._loop(until, result, stops, log, progress)
+                        self._loop(until, result, stops, log, progress, (start, seconds_before))
                     except KeyboardInterrupt:  # raised by code rather than a signal: same as Ctrl-C
                         result.interrupted = True
                     result.checkpoint = self._final_save(log)
@@ -356,12 +358,13 @@ class Trainer:
         result.step, result.seconds = self.step, time.perf_counter() - start
         return result
 
-    def _loop(self, until: int, result: TrainResult, stops: "StopSignals", log: "MetricsLog",
-              progress) -> None:
+    def _loop(self, until: int, result: TrainResult, stops: "StopSignals", log: "MetricsLog", progress,
+              clock: Tuple[float, float]) -> None:
         """The steps: train, log, show, save now and then; stops at `until` or on a signal."""
         cfg = self.config
-        bar = _progress_bar(self.step, until, progress)
+        bar = progress_display(self.step, until, progress)
         start, smoothed = time.perf_counter(), None
+        run_start, seconds_before = clock  # the run's training time counts from run()'s start
         try:
             while self.step < until and stops.received is None:
                 with _overflow_is_divergence(self.step + 1):
@@ -369,6 +372,7 @@ class Trainer:
                 result.losses.append(loss)
                 result.tokens += n_tokens
                 elapsed = time.perf_counter() - start
+                self.seconds = seconds_before + time.perf_counter() - run_start  # as saved in a checkpoint
                 record = {"step": self.step, "loss": loss, "lr": self.optimizer.lr,
                           "tokens_per_s": result.tokens / elapsed if elapsed > 0 else 0.0, "time": elapsed}
                 if (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == until:
@@ -382,7 +386,7 @@ class Trainer:
                     raise TrainingDiverged(f"the loss is {loss} at step {self.step}: training diverged "
                                            "(a smaller learning rate may help)")
                 smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
-                _show(bar, smoothed, record, result.evals)
+                show_step(bar, smoothed, record, result.evals)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < until:
                     self.save(log)
         finally:
@@ -458,139 +462,3 @@ class StopSignals:
         os.write(2, note.encode())
 
 
-class MetricsLog:
-    """The metrics file: one JSON object per line, one line per step, appended to.
-
-    Opening it for a run at step N first cuts off the records after step N (written
-    by a run killed between two checkpoints) and any half-written last line, so the
-    log continues exactly where the checkpoint stands. Each line is flushed as it is
-    written. Numbers that are not finite (NaN, infinity) are written as null, so
-    every line is valid JSON. With `path=None` nothing is written.
-    """
-
-    def __init__(self, path: Optional[str], step: int):
-        self.path, self.file = path, None
-        if path:
-            try:
-                _cut_log(path, step)
-                self.file = open(path, "a", encoding="utf-8")
-            except OSError as err:
-                raise SaveError(f"cannot write {path}: {err.strerror or err}") from None
-
-    def write(self, record: Dict[str, object]) -> None:
-        if self.file is None:
-            return
-        line = json.dumps({k: _json_number(v) for k, v in record.items()}, allow_nan=False)
-        try:
-            self.file.write(line + "\n")
-            self.file.flush()
-        except OSError as err:
-            raise SaveError(f"cannot write {self.path}: {err.strerror or err}") from None
-
-    def sync(self) -> None:
-        """Force the lines written so far to the disk."""
-        if self.file is not None:
-            try:
-                os.fsync(self.file.fileno())
-            except OSError as err:
-                raise SaveError(f"cannot write {self.path}: {err.strerror or err}") from None
-
-    def __enter__(self) -> "MetricsLog":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.file is not None:
-            try:
-                self.file.close()
-            except OSError:  # a write already failed and was reported; a partial line is cut next time
-                pass
-
-
-def _json_number(x: object) -> object:
-    """x, or None for a float that JSON cannot hold (NaN, infinity)."""
-    return None if isinstance(x, float) and not math.isfinite(x) else x
-
-
-def _cut_log(path: str, step: int) -> None:
-    """Cut the log at `path` after the record of `step`, keeping only whole lines."""
-    kept_bytes = 0
-    try:
-        with open(path, "rb") as f:
-            for line in f:
-                record = _parse_record(line)
-                if record is None or record["step"] > step:
-                    break
-                kept_bytes += len(line)
-    except FileNotFoundError:
-        return
-    if kept_bytes < os.path.getsize(path):
-        os.truncate(path, kept_bytes)  # needs no free space, unlike rewriting the file
-
-
-def _parse_record(line: bytes) -> Optional[Dict[str, object]]:
-    """The record on a whole line of the log, or None for a partial or foreign line."""
-    if not line.endswith(b"\n"):
-        return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    ok = isinstance(record, dict) and isinstance(record.get("step"), int)
-    return record if ok else None
-
-
-def _show(bar, smoothed: float, record: Dict[str, object], evals: List[Tuple[int, float]]) -> None:
-    """Update the progress bar (if any) after a step."""
-    if bar is None:
-        return
-    postfix = {"loss": f"{smoothed:.3f}", "tok/s": f"{record['tokens_per_s']:.0f}"}
-    if evals:
-        postfix["eval"] = f"{evals[-1][1]:.3f}"
-    bar.set_postfix(postfix, refresh=False)
-    bar.update(1)
-
-
-def _progress_bar(start: int, total: int, mode):
-    """A tqdm bar (step, loss, eval loss, tokens/s and ETA), `ProgressLines` for
-    mode "lines", or None when mode is false."""
-    if not mode:
-        return None
-    if mode == "lines":
-        return ProgressLines(start, total)
-    from tqdm import tqdm
-    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, mininterval=0.5,
-                desc="training")
-
-
-class ProgressLines:
-    """Progress as plain lines on stderr, for output that is not a terminal:
-
-        step 100/1000  loss 2.613  tok/s 1234  eval 2.702  ETA 41 s
-
-    one every tenth of the run and at least every `every_s` seconds. It has the
-    part of tqdm's interface that `_show` uses (set_postfix, update, close).
-    """
-
-    def __init__(self, start: int, total: int, every_s: float = 30.0):
-        self.step, self.total, self.every_s = start, total, every_s
-        self.stride = max(1, (total - start) // 10)
-        self.start_step, self.started = start, time.perf_counter()
-        self.last_line, self.postfix = self.started, {}
-
-    def set_postfix(self, postfix: Dict[str, str], refresh: bool = False) -> None:
-        self.postfix = postfix
-
-    def update(self, n: int = 1) -> None:
-        self.step += n
-        now = time.perf_counter()
-        if (self.step - self.start_step) % self.stride and self.step != self.total \
-                and now - self.last_line < self.every_s:
-            return
-        self.last_line = now
-        rate = (self.step - self.start_step) / (now - self.started) if now > self.started else 0.0
-        eta = f"  ETA {(self.total - self.step) / rate:.0f} s" if rate > 0 else ""
-        shown = "".join(f"  {name} {value}" for name, value in self.postfix.items())
-        print(f"step {self.step}/{self.total}{shown}{eta}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        pass

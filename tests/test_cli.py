@@ -452,3 +452,128 @@ def test_without_a_terminal_training_prints_plain_progress_lines(names_file, tmp
     quiet = subprocess.run([sys.executable, "-m", "minigpt", "train", "--data", names_file, "--steps", "2",
                             "--out", str(tmp_path / "quiet"), "--no-progress"], capture_output=True, text=True)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+# ---- issue 18: the command line's rough edges -----------------------------------------------
+def test_a_data_file_named_names_that_is_not_there_points_to_data_names(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "train", "--data", "names.txt", "--steps", "1")
+    one_line_error(code, err, "no such file: names.txt", "--data names")
+    code, _, err = run_cli(capsys, "train", "--data", "book.txt", "--steps", "1")
+    one_line_error(code, err, "no such file: book.txt")
+    assert "--data names" not in err
+
+
+def test_a_prompt_with_punctuation_attached_to_a_word_says_how_to_write_it(capsys, tmp_path):
+    assert run_cli(capsys, "train", "--data", "builtin", "--documents", "30", "--steps", "1", "--d-model", "8",
+                   "--heads", "2", "--out", str(tmp_path), "--no-progress")[0] == 0
+    code, _, err = run_cli(capsys, "sample", "--checkpoint", str(tmp_path / "checkpoint.json"),
+                           "--prompt", "I work, you work, he")
+    one_line_error(code, err, "'work,'", "punctuation is a token of its own", "'I work , you work , he'")
+
+
+def test_a_prompt_longer_than_the_context_is_said_to_be_cropped(capsys, names_file, tmp_path):
+    out_dir, ckpt = small_run(capsys, names_file, tmp_path)  # context 8
+    code, out, err = run_cli(capsys, "sample", "--checkpoint", ckpt, "--prompt", "emmaolivia", "--num", "1",
+                             "--max-tokens", "2", "--seed", "0")
+    assert code == 0 and out.startswith("emmaolivia")
+    assert "the prompt is 11 tokens (with <bos>), longer than the model's context of 8" in err
+    assert "'maolivia'" in err  # the part the model reads
+    code, out, err = run_cli(capsys, "sample", "--checkpoint", ckpt, "--prompt", "emmaoli", "--num", "1",
+                             "--max-tokens", "2", "--seed", "0")
+    assert code == 0 and err == ""
+
+
+def test_a_resumed_run_reports_the_steps_it_ran_and_the_whole_run(capsys, names_file, tmp_path):
+    import re
+    out_dir = str(tmp_path / "run")
+    code, out, err = train_small(capsys, names_file, out_dir)
+    first = [line for line in out.splitlines() if " steps in " in line]
+    assert len(first) == 1 and first[0].startswith("4 steps in ") and "the run:" not in out
+    code, out, err = run_cli(capsys, "train", "--resume", os.path.join(out_dir, "checkpoint.json"), "--steps", "6",
+                             "--no-progress")
+    assert code == 0, err
+    summary = [line for line in out.splitlines() if " steps in " in line]
+    assert len(summary) == 1 and summary[0].startswith("2 steps in "), out
+    assert "(steps 5-6); the run: 6 steps in " in summary[0]
+    seconds = json.load(open(os.path.join(out_dir, "checkpoint.json")))["train"]["seconds"]
+    assert summary[0].endswith(f"the run: 6 steps in {seconds:.1f} s")
+    part1, part2, total = (float(x) for x in re.findall(r"steps in ([0-9.]+) s", first[0] + summary[0]))
+    assert abs(part1 + part2 - total) <= 0.11  # the parts add up to the whole (each rounded to 0.1 s)
+
+
+def test_train_ends_with_a_sample_command_that_works(capsys, names_file, tmp_path):
+    import shlex
+    out_dir = str(tmp_path / "run dir")  # a space: the command must quote it
+    code, out, err = train_small(capsys, names_file, out_dir)
+    assert code == 0, err
+    tries = [line for line in out.splitlines() if line.startswith("try: minigpt sample --checkpoint")]
+    assert len(tries) == 1, out
+    argv = shlex.split(tries[0][len("try: minigpt "):])
+    assert argv[argv.index("--checkpoint") + 1] == os.path.join(out_dir, "checkpoint.json")
+    assert "--prompt" in argv
+    code, out, err = run_cli(capsys, *argv, "--num", "1", "--max-tokens", "3")
+    assert code == 0 and out.strip(), err
+
+
+def test_a_folder_named_minigpt_that_hides_the_package_is_named(capsys, tmp_path, monkeypatch):
+    import types
+    shadow = tmp_path / "minigpt"
+    shadow.mkdir()
+    namespace = types.ModuleType("minigpt")  # what Python makes of a folder without __init__.py
+    namespace.__path__ = [str(shadow)]
+    monkeypatch.setitem(sys.modules, "minigpt", namespace)
+    code, _, err = run_cli(capsys, "--version")
+    monkeypatch.undo()
+    one_line_error(code, err, f"the folder {shadow} hides the minigpt package", "run minigpt from another folder")
+
+
+def test_python_dash_m_in_the_folder_above_a_clone(tmp_path):
+    """The real thing: `python -m minigpt` where ./minigpt is a folder without
+    __init__.py. An editable install finds minigpt's modules, not the package: the
+    command names the folder. An ordinary install finds the package: it just works."""
+    (tmp_path / "minigpt").mkdir()
+    probe = subprocess.run([sys.executable, "-c", "import minigpt; print(getattr(minigpt, '__file__', None))"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    shadowed = probe.stdout.strip() == "None"
+    result = subprocess.run([sys.executable, "-m", "minigpt", "--version"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    if shadowed:
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.strip().count("\n") == 0 and str(tmp_path / "minigpt") in result.stderr
+    else:
+        assert result.returncode == 0 and result.stdout.startswith("minigpt "), result.stderr
+
+
+def ignored_by_the_repository(name):
+    """Whether the repository's .gitignore ignores a file `name` in its top folder
+    (the patterns used there: `name`, `/name`, `*.ext`, `/*.ext`, `folder/`)."""
+    import fnmatch
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    patterns = [line.strip() for line in open(os.path.join(root, ".gitignore"), encoding="utf-8")]
+    return any(fnmatch.fnmatch(name, p.lstrip("/")) for p in patterns if p and not p.startswith(("#", "!"))
+               and not p.endswith("/") and "/" not in p.lstrip("/"))
+
+
+def test_the_pictures_graph_writes_by_default_are_ignored_by_git(capsys, tmp_path, monkeypatch):
+    from minigpt.example_graphs import EXAMPLES
+    monkeypatch.chdir(tmp_path)
+    for what in ("expr", "neuron"):
+        run_cli(capsys, "graph", "--what", what)  # an SVG, or without a renderer the .dot source
+    written = os.listdir(tmp_path)
+    assert written and all(ignored_by_the_repository(name) for name in written), written
+    for what in EXAMPLES:
+        for suffix in (".svg", ".dot", ".png", ".html"):
+            assert ignored_by_the_repository(what + suffix)
+    assert not ignored_by_the_repository("setup.cfg")
+
+
+def test_graph_out_that_is_a_folder_or_below_a_file_is_a_one_line_error(capsys, tmp_path):
+    (tmp_path / "d.dot").mkdir()
+    code, _, err = run_cli(capsys, "graph", "--out", str(tmp_path / "d.dot"))
+    one_line_error(code, err, "d.dot is a folder", os.path.join(str(tmp_path / "d.dot"), "expr.svg"))
+    (tmp_path / "a_file").write_text("x")
+    for out in ("a_file/x.svg", "a_file/deeper/x.dot"):
+        code, _, err = run_cli(capsys, "graph", "--out", str(tmp_path / out))
+        one_line_error(code, err, "a_file is a file, not a folder")
+    assert (tmp_path / "a_file").read_text() == "x"

@@ -261,11 +261,11 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, names_file, capsys,
 
 
 def test_a_log_that_cannot_be_written_stops_at_the_last_checkpoint(tmp_path, monkeypatch):
-    import minigpt.train
+    import minigpt.runlog
     model, tok, data = tiny_setup()
     metrics, path = str(tmp_path / "m.jsonl"), str(tmp_path / "c.json")
     config = TrainConfig(steps=9, eval_every=0, checkpoint_every=1)
-    monkeypatch.setattr(minigpt.train, "open", failing_open(400), raising=False)  # room for a few lines
+    monkeypatch.setattr(minigpt.runlog, "open", failing_open(400), raising=False)  # room for a few lines
     result = Trainer(model, tok, data, config, checkpoint_path=path, metrics_path=metrics).run(progress=False)
     assert "cannot write" in result.error and "No space left on device" in result.error
     whole_lines = open(metrics).read().count("\n")
