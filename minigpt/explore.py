@@ -155,17 +155,18 @@ def _saliency(tr: Dict[str, object], t: int, target: int) -> Dict[str, object]:
     """Gradients of loss = -log softmax(logits[t])[target] (the cross-entropy at t)."""
     row = tr["logits"][t]
     loss = logsumexp(row) - row[target]
-    for node in topological_order(loss):
+    order = topological_order(loss)
+    for node in order:  # the parameters' own grads (and the previous target's) must not count
         node.grad = 0.0
     loss.backward()
-    T = len(tr["x0"])
     norms = [math.sqrt(sum(v.grad ** 2 for v in xs)) for xs in tr["x0"]]
     gxi = [sum(v.grad * v.data for v in xs) for xs in tr["x0"]]
     attention = [[[_rv([w.grad for w in r]) for r in head] for head in layer["weights"]]
                  for layer in tr["layers"]]
+    for node in order:  # the next target starts from zero everywhere, also outside this loss's graph
+        node.grad = 0.0
     return {"position": t, "target": target, "loss": _r(loss.data), "prob": _r(math.exp(-loss.data)),
-            "inputs": _rv(norms), "grad_x_input": _rv(gxi), "attention": attention,
-            "positions": T}
+            "inputs": _rv(norms), "grad_x_input": _rv(gxi), "attention": attention}
 
 
 def _position_trace(tr: Dict[str, object], t: int) -> Dict[str, object]:
