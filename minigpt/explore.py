@@ -38,7 +38,7 @@ import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .engine import Value, topological_order
-from .functional import dot, gelu, logsumexp, softmax
+from .functional import dot, gelu, logsumexp, softmax, vsum
 from .nn import apply_rope, linear
 
 __all__ = ["explore", "explore_data", "trace", "next_token_probs", "read_metrics", "metrics_beside",
@@ -151,19 +151,18 @@ def next_token_probs(logits: Sequence[float], temperature: float, top_k: Optiona
 # --------------------------------------------------------------------------------------
 # gradients of one prediction
 # --------------------------------------------------------------------------------------
-def _saliency(tr: Dict[str, object], t: int, target: int) -> Dict[str, object]:
-    """Gradients of loss = -log softmax(logits[t])[target] (the cross-entropy at t)."""
+def _saliency(tr: Dict[str, object], t: int, target: int, nodes: List[Value]) -> Dict[str, object]:
+    """Gradients of loss = -log softmax(logits[t])[target] (the cross-entropy at t).
+    `nodes` is every node of the traced graph, parameters included; their grads are
+    0 before and after."""
     row = tr["logits"][t]
     loss = logsumexp(row) - row[target]
-    order = topological_order(loss)
-    for node in order:  # the parameters' own grads (and the previous target's) must not count
-        node.grad = 0.0
     loss.backward()
     norms = [math.sqrt(sum(v.grad ** 2 for v in xs)) for xs in tr["x0"]]
     gxi = [sum(v.grad * v.data for v in xs) for xs in tr["x0"]]
     attention = [[[_rv([w.grad for w in r]) for r in head] for head in layer["weights"]]
                  for layer in tr["layers"]]
-    for node in order:  # the next target starts from zero everywhere, also outside this loss's graph
+    for node in nodes:  # the next target starts from zero everywhere
         node.grad = 0.0
     return {"position": t, "target": target, "loss": _r(loss.data), "prob": _r(math.exp(-loss.data)),
             "inputs": _rv(norms), "grad_x_input": _rv(gxi), "attention": attention}
@@ -273,6 +272,9 @@ def explore_data(model, tokenizer, prompt, position: Optional[int] = None, top: 
     held = [p.grad for p in params]
     try:
         tr = trace(model, ids)
+        nodes = topological_order(vsum([v for row in tr["logits"] for v in row]))  # the whole graph
+        for node in nodes:  # the parameters' own grads must not count
+            node.grad = 0.0
         logits = [[v.data for v in row] for row in tr["logits"]]
         probs = [_softmax_floats(row) for row in logits]
         predictions = [[[i, _r(p[i])] for i in sorted(range(len(p)), key=lambda i: -p[i])[:top]] for p in probs]
@@ -282,27 +284,28 @@ def explore_data(model, tokenizer, prompt, position: Optional[int] = None, top: 
         per_grad = 2 * T + L * H * T * (T + 1) // 2
         targets_per = top + 1
         if T * (per_trace + targets_per * per_grad) <= budget:
-            chosen = list(range(T))
+            chosen, n_targets = list(range(T)), top
         else:
-            chosen = [position]
-            omitted.append(f"the step-through and the gradients of positions other than {position} "
-                           f"(the page would hold more than {budget:,} numbers; choose another with "
+            chosen, n_targets = [position], min(top, 3)
+            omitted.append(f"the step-through and the gradients of positions other than {position}"
+                           + (f", and the gradients for targets below the top {n_targets}" if n_targets < top else "")
+                           + f" (the page would hold more than {budget:,} numbers; choose another position with "
                            f"--position / position=)")
         traces = {str(t): _position_trace(tr, t) for t in chosen}
         saliency = {}
         for t in chosen:
-            targets = [i for i, _ in predictions[t]]
+            targets = [i for i, _ in predictions[t][:n_targets]]
             if t + 1 < T and ids[t + 1] not in targets:
                 targets.append(ids[t + 1])  # the prompt's own next token
             for target in targets:
-                saliency[f"{t}:{target}"] = _saliency(tr, t, target)
+                saliency[f"{t}:{target}"] = _saliency(tr, t, target, nodes)
     finally:
         for p, g in zip(params, held):
             p.grad = g
     attention = [[{"scores": [_rv(r) for r in layer["scores"][h]], "weights": [_rv(r) for r in layer["weights"][h]]}
                   for h in range(c.n_heads)] for layer in tr["layers"]]
     return {"version": 1,
-            "model": {**c.to_dict(), "head_dim": c.head_dim, "parameters": model.num_parameters(), "step": step},
+            "model": {**c.to_dict(), "head_dim": c.head_dim, "parameters": len(params), "step": step},
             "tokens": [tokenizer.decode([i], bos="<bos>") for i in ids], "ids": ids,
             "vocab": [tokenizer.decode([i], bos="<bos>") for i in range(tokenizer.vocab_size)],
             "position": position, "predictions": predictions, "attention": attention,

@@ -101,9 +101,11 @@ def test_the_data_names_tokens_predictions_and_what_it_left_out():
         if t < 7:
             assert data["ids"][t + 1] in targets
     assert data["sampling"]["logits"] == [v.data for v in model(data["ids"])[-1]]  # full precision
-    small = explore_data(model, WORDS, CANONICAL_PREFIX, position=2, budget=1000)
+    small = explore_data(model, WORDS, CANONICAL_PREFIX, position=2, budget=1000, top=5)
     assert set(small["trace"]) == {"2"} and all(k.startswith("2:") for k in small["saliency"])
-    assert "positions other than 2" in small["omitted"][0]
+    assert len(small["saliency"]) == 4           # the top 3, and the prompt's next token if not among them
+    assert "positions other than 2, and the gradients for targets below the top 3" in small["omitted"][0]
+    assert small["model"]["parameters"] == model.num_parameters()
     long = explore_data(model, WORDS, " ".join(["I work ,"] * 8))      # 25 tokens, context 16
     assert len(long["tokens"]) == 16 and "first 9 tokens" in long["omitted"][0]
 
