@@ -114,7 +114,7 @@
     const scale = state.mode === "weights" ? 1 : maxAbs(values);
     const label = Math.max.apply(null, D.tokens.map(function (s) { return s.length; }));
     const left = Math.min(140, 14 + 8 * label), top = Math.min(140, 14 + 8 * label);
-    const cell = Math.max(14, Math.min(46, Math.floor(520 / T)));
+    const cell = Math.max(12, Math.min(36, Math.floor(480 / T)));
     const size = cell * T;
     const svg = el("svg:svg", {"width": left + size + 4, "height": top + size + 4, "role": "img",
                                "aria-label": "attention weights, layer " + state.layer + " head " + state.head});
@@ -179,20 +179,20 @@
     const gap = Math.max(46, Math.min(90, Math.floor(640 / T)));
     const width = gap * T + 20;
     svg.setAttribute("width", width);
-    svg.setAttribute("height", 150);
+    svg.setAttribute("height", 156);
     const w = A.weights[state.pos];
     for (let j = 0; j < T; j++) {
       const x = 10 + j * gap + gap / 2;
       svg.appendChild(el("svg:text", {"x": x, "y": 20, "text-anchor": "middle", "font-size": 12,
                                       "fill": j === state.pos ? "#d9480f" : "#333"}, D.tokens[j]));
-      svg.appendChild(el("svg:text", {"x": x, "y": 140, "text-anchor": "middle", "font-size": 12,
+      svg.appendChild(el("svg:text", {"x": x, "y": 130, "text-anchor": "middle", "font-size": 12,
                                       "fill": j > state.pos ? "#bbb" : "#333"}, D.tokens[j]));
       if (j <= state.pos) {
         const qx = 10 + state.pos * gap + gap / 2;
-        svg.appendChild(el("svg:line", {"x1": qx, "y1": 26, "x2": x, "y2": 124, "stroke": "#1971c2",
+        svg.appendChild(el("svg:line", {"x1": qx, "y1": 26, "x2": x, "y2": 114, "stroke": "#1971c2",
                                         "stroke-width": Math.max(0.5, 14 * w[j]), "stroke-opacity": 0.25 + 0.75 * w[j],
                                         "stroke-linecap": "round"}));
-        svg.appendChild(el("svg:text", {"x": x, "y": 112, "text-anchor": "middle", "font-size": 10, "fill": "#555"},
+        svg.appendChild(el("svg:text", {"x": x, "y": 150, "text-anchor": "middle", "font-size": 11, "fill": "#1971c2"},
                            w[j].toFixed(2)));
       }
     }
