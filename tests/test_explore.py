@@ -2,6 +2,7 @@
 
 tests/test_explore_browser.py drives the same page in headless Chromium."""
 import json
+import os
 import math
 import random
 import re
@@ -215,3 +216,16 @@ def test_the_trained_demo_page_shows_works_after_he(capsys, tmp_path):
     assert data["vocab"][data["predictions"][-1][0][0]] == "works"
     works = data["vocab"].index("works")
     assert f"7:{works}" in data["saliency"] and len(html.encode("utf-8")) < 300 * 1024
+
+
+def test_the_readme_section_follows_training_and_shows_the_screenshot():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    start = text.index("## Inside a trained model")
+    assert text.rindex("\n## ", 0, start) == text.index("\n## Training and sampling")
+    body = text[start:text.index("\n## ", start)]
+    assert "](docs/explore.png)" in body and "minigpt explore --checkpoint" in body
+    shot = os.path.join(root, "docs", "explore.png")
+    with open(shot, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.path.getsize(shot) < 200 * 1024
