@@ -26,6 +26,10 @@
     return (a >= 1e4 || a < 1e-3) ? x.toExponential(2) : x.toFixed(a >= 100 ? 1 : a >= 10 ? 2 : 3);
   }
   function pct(p) { return (100 * p).toFixed(p >= 0.1 ? 1 : 2) + "%"; }
+  // a token as shown: spaces and line ends made visible (a character model has them)
+  function vis(s) { return s.replace(/ /g, "\u2423").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5") || "\u2205"; }
+  D.tokens = D.tokens.map(vis);
+  D.vocab = D.vocab.map(vis);
   function tokName(i) { return D.vocab[i]; }
   // colour scales: sequential blue for weights and sizes, diverging blue/red for signed numbers
   function blue(x) {  // x in 0..1
@@ -137,6 +141,10 @@
         const r = el("svg:rect", {"x": x, "y": y, "width": cell - 1, "height": cell - 1, "fill": fill,
                                   "class": "ex-c", "data-t": t, "data-j": j});
         r.addEventListener("click", function () { if (!masked) { state.pos = t; state.key = j; update(); } else { showMasked(t, j); } });
+        if (!masked && T <= 48) {
+          r.appendChild(el("svg:title", null, D.tokens[t] + " \u2192 " + D.tokens[j] + ": score " + fmt(A.scores[t][j]) +
+                           ", weight " + fmt(A.weights[t][j]) + (grad ? ", \u2202loss/\u2202w " + fmt(grad[t][j]) : "")));
+        }
         svg.appendChild(r);
         if (!masked && cell >= 30) {
           const v = values[t][j];
@@ -160,6 +168,12 @@
     svg.appendChild(el("svg:rect", {"x": left + state.key * cell - 1, "y": top + state.pos * cell - 1, "width": cell + 1,
                                     "height": cell + 1, "fill": "none", "stroke": "#222", "stroke-width": 2.5,
                                     "id": "ex-cell-mark"}));
+    const legend = {weights: "white 0 \u2192 blue 1: the weight position t gives to position j.",
+                    scores: "q\u00b7k/\u221a" + HD + " before the softmax: blue negative, red positive (full colour: \u00b1" + fmt(scale) + ").",
+                    grad: sal ? "\u2202loss/\u2202weight for target '" + tokName(sal.target) + "' at position " + sal.position +
+                                ": blue, more weight there would make it more likely; red, less likely (full colour: \u00b1" + fmt(scale) + ")."
+                              : "no gradients stored for this position (see the note at the top)."};
+    $("ex-legend").textContent = legend[state.mode];
     const box = $("ex-heatmap");
     box.innerHTML = "";
     box.appendChild(svg);
