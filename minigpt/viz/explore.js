@@ -190,24 +190,27 @@
     $("ex-q-name").textContent = state.pos + " (" + D.tokens[state.pos] + "), layer " + state.layer + " head " + state.head;
     const svg = $("ex-lines");
     svg.innerHTML = "";
-    const gap = Math.max(46, Math.min(90, Math.floor(640 / T)));
+    const gap = Math.max(16, Math.min(90, Math.floor(620 / T)));  // fits beside the heatmap
+    const font = gap >= 44 ? 12 : gap >= 30 ? 10 : 8;
     const width = gap * T + 20;
     svg.setAttribute("width", width);
     svg.setAttribute("height", 156);
     const w = A.weights[state.pos];
     for (let j = 0; j < T; j++) {
       const x = 10 + j * gap + gap / 2;
-      svg.appendChild(el("svg:text", {"x": x, "y": 20, "text-anchor": "middle", "font-size": 12,
+      svg.appendChild(el("svg:text", {"x": x, "y": 20, "text-anchor": "middle", "font-size": font,
                                       "fill": j === state.pos ? "#d9480f" : "#333"}, D.tokens[j]));
-      svg.appendChild(el("svg:text", {"x": x, "y": 130, "text-anchor": "middle", "font-size": 12,
+      svg.appendChild(el("svg:text", {"x": x, "y": 130, "text-anchor": "middle", "font-size": font,
                                       "fill": j > state.pos ? "#bbb" : "#333"}, D.tokens[j]));
       if (j <= state.pos) {
         const qx = 10 + state.pos * gap + gap / 2;
         svg.appendChild(el("svg:line", {"x1": qx, "y1": 26, "x2": x, "y2": 114, "stroke": "#1971c2",
                                         "stroke-width": Math.max(0.5, 14 * w[j]), "stroke-opacity": 0.25 + 0.75 * w[j],
                                         "stroke-linecap": "round"}));
-        svg.appendChild(el("svg:text", {"x": x, "y": 150, "text-anchor": "middle", "font-size": 11, "fill": "#1971c2"},
-                           w[j].toFixed(2)));
+        if (gap >= 30) {
+          svg.appendChild(el("svg:text", {"x": x, "y": 150, "text-anchor": "middle", "font-size": font - 1, "fill": "#1971c2"},
+                             w[j].toFixed(2)));
+        }
       }
     }
   }
@@ -297,11 +300,36 @@
     return S;
   }
 
-  function vecView(s) {
+  const LONG = 64;  // a longer vector is summed up, its first values shown, the rest on request
+  const expanded = {};
+  function vecView(s, key) {
     const box = el("div", {"class": "ex-vec"});
     let idx = s.vec.map(function (_, i) { return i; });
     if (s.top) idx = idx.sort(function (a, b) { return s.vec[b] - s.vec[a] || a - b; }).slice(0, 16);
     const scale = maxAbs(s.vec);
+    if (!s.top && s.vec.length > LONG && !expanded[key]) {
+      const n = s.vec.length;
+      let sum = 0, sq = 0, lo = Infinity, hi = -Infinity;
+      s.vec.forEach(function (v) { sum += v; sq += v * v; lo = Math.min(lo, v); hi = Math.max(hi, v); });
+      const mean = sum / n;
+      const summary = el("div", {"class": "ex-small"}, n + " values: mean " + fmt(mean) + ", std " +
+                         fmt(Math.sqrt(Math.max(0, sq / n - mean * mean))) + ", min " + fmt(lo) + ", max " + fmt(hi) +
+                         "; the first " + (LONG / 2) + " shown ");
+      const more = el("button", {"class": "ex-more"}, "show all " + n);
+      more.addEventListener("click", function (e) { e.stopPropagation(); expanded[key] = true; drawTrace(); });
+      summary.appendChild(more);
+      idx = idx.slice(0, LONG / 2);
+      const wrap = el("div");
+      wrap.appendChild(summary);
+      wrap.appendChild(box);
+      fill(box, s, idx, scale);
+      return wrap;
+    }
+    fill(box, s, idx, scale);
+    if (s.top) box.appendChild(el("span", {"class": "ex-small", "style": "width:auto"}, "(the 16 largest of " + s.vec.length + ")"));
+    return box;
+  }
+  function fill(box, s, idx, scale) {
     idx.forEach(function (i) {
       const v = s.vec[i];
       const c = el("span", {"title": (s.labels ? s.labels[i] : "feature " + i) + ": " + v});
@@ -312,8 +340,6 @@
       if (s.heads && i % HD === 0 && i > 0) c.style.marginLeft = "6px";  // head boundaries
       box.appendChild(c);
     });
-    if (s.top) box.appendChild(el("span", {"class": "ex-small", "style": "width:auto"}, "(the 16 largest of " + s.vec.length + ")"));
-    return box;
   }
 
   let stages = [];
@@ -334,7 +360,7 @@
       head.appendChild(el("b", null, (i + 1) + ". " + s.what));
       head.appendChild(el("span", {"class": "ex-formula"}, s.formula + "   [" + s.vec.length + "]"));
       d.appendChild(head);
-      d.appendChild(vecView(s));
+      d.appendChild(vecView(s, state.pos + "/" + i));
       d.addEventListener("click", function () { state.stage = i; drawTrace(); });
       box.appendChild(d);
     });
