@@ -204,7 +204,11 @@ def read_metrics(path: str) -> Dict[str, object]:
     MAX_CURVE_POINTS buckets of steps), "eval" [[step, held-out loss]], "steps".
     Lines that are not records (a half-written last line) are skipped."""
     train, evals = [], []
-    with open(path, encoding="utf-8") as f:
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as err:
+        raise OSError(f"explore: cannot read the metrics file {path}: {err.strerror or err}") from None
+    with f:
         for line in f:
             try:
                 rec = json.loads(line)

@@ -134,6 +134,8 @@ def test_metrics_are_read_averaged_and_found_beside_the_checkpoint(tmp_path):
     assert metrics_beside(str(tmp_path / "checkpoint.json")) == str(tmp_path / "metrics.jsonl")
     assert metrics_beside(str(tmp_path / "demo-checkpoint.json")) == str(tmp_path / "demo-metrics.jsonl")
     assert metrics_beside(str(tmp_path / "sub" / "checkpoint.json")) is None
+    with pytest.raises(OSError, match="cannot read the metrics file .*gone.jsonl: No such file"):
+        read_metrics(str(tmp_path / "gone.jsonl"))
 
 
 def test_the_page_is_one_offline_file_with_the_data_and_the_curves(tmp_path):

@@ -499,6 +499,10 @@
     $("ex-draws").textContent = "";
     drawProbs();
   }
+  // the controls start where the data says (explore_data: temperature 1, all tokens, seed 0)
+  $("ex-temp").value = D.sampling.temperature;
+  $("ex-topk").value = D.sampling.top_k || 0;
+  $("ex-seed").value = D.sampling.seed;
   $("ex-temp").addEventListener("input", drawProbs);
   $("ex-topk").addEventListener("input", drawProbs);
   $("ex-seed").addEventListener("change", resetDraws);
