@@ -4,6 +4,7 @@
     minigpt train --data FILE         train on your own text; writes a JSON checkpoint
     minigpt sample --checkpoint F     sample from a trained model
     minigpt graph --what block        draw a computation graph (SVG, PNG or DOT)
+    minigpt explore --checkpoint F    one offline page showing what a trained model does with a prompt
 
 Each sub-command is a function `cmd_<name>(args)` registered in `build_parser()`.
 Errors a user can cause (bad files, bad options, unknown characters) end the
@@ -70,6 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     interrupted demo says so, exits 130 (143 for SIGTERM) and leaves the files of the
     previous demo as they were."""
     from .corpus import CANONICAL_PREFIX
+    from .explore import explore
     from .gpt import generate
     from .run import RunError, start_run
     from .train import StopSignals, sparkline
@@ -113,6 +115,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     picture = _demo_picture(args.out)
     if picture:
         print(f"Graph picture: {picture}")
+    page = explore(model, tokenizer, CANONICAL_PREFIX, os.path.join(args.out, "explore.html"),
+                   metrics=os.path.join(args.out, "demo-metrics.jsonl"), step=result.step)
+    print(f"Inside the model: {os.path.join(args.out, 'explore.html')} ({len(page.html) // 1024} KB; open it in a browser)")
     return 0
 
 
@@ -382,6 +387,26 @@ def _check_picture_path(out: str, what: str) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# explore
+# --------------------------------------------------------------------------------------
+def cmd_explore(args: argparse.Namespace) -> int:
+    """Write the explore page of a checkpoint's model on a prompt (minigpt/explore.py)."""
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .explore import explore, metrics_beside
+
+    try:
+        ckpt = load_checkpoint(args.checkpoint)
+        page = explore(ckpt.model, ckpt.tokenizer, args.prompt, out=args.out, position=args.position, top=args.top,
+                       metrics=metrics_beside(args.checkpoint), step=ckpt.step)
+    except (CheckpointError, ValueError, OSError) as err:
+        raise UserError(str(err)) from None
+    left_out = f"; left out: {'; '.join(page.data['omitted'])}" if page.data["omitted"] else ""
+    print(f"wrote {args.out} ({len(page.html.encode('utf-8')) / 1024:.0f} KB, {len(page.data['tokens'])} tokens"
+          f"{left_out})")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
 # the parser
 # --------------------------------------------------------------------------------------
 def _number(convert, is_ok, expected: str):
@@ -508,6 +533,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output file: .svg, .png, .dot, or .html for a page that steps through "
                             "backward (default: WHAT.svg)")
     graph.set_defaults(func=cmd_graph)
+
+    explore = sub.add_parser("explore", help="write one offline page showing what a trained model does with a prompt",
+                             description="Write a self-contained HTML page for a checkpoint's model on a prompt: "
+                                         "the next-token predictions at each position, the attention of every "
+                                         "head, one position step by step through the model, the sampling "
+                                         "distribution with a temperature slider, the gradients saying which "
+                                         "input mattered, and the loss curves when the metrics file is beside "
+                                         "the checkpoint.")
+    explore.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint written by minigpt train or demo")
+    explore.add_argument("--prompt", default="", help="the text to look at (<bos> is put in front when missing)")
+    explore.add_argument("--out", default="explore.html", metavar="FILE", help="the page to write (default: explore.html)")
+    explore.add_argument("--position", type=int, default=None,
+                         help="the position shown first, from 0 (default: the last; negative counts from the end)")
+    explore.add_argument("--top", type=_positive_int, default=5, help="next tokens listed per position (default: 5)")
+    explore.set_defaults(func=cmd_explore)
 
     from .exercises.commands import register as register_exercises  # exercises, grade
     register_exercises(sub)

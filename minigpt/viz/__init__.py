@@ -7,6 +7,9 @@
     print_tree(root)          the expression as an indented text tree (tree_text: the text) (text.py)
     scopes()                  record which module made each node, for depth=          (scopes.py)
 
+The explore page of a trained Mini-GPT on a prompt (attention, one position through
+the model, sampling, gradients) is `minigpt.explore.explore`; its HTML is explore_page.py.
+
 All of them take minigpt's Values or any micrograd-like value (`data`, `grad`, `_prev`,
 `_op`), and name a node the same way: its label, else its parameter name (`w.0`), else
 its operation and its position in the topological order (`tanh#4`; an unlabelled leaf
