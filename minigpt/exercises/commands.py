@@ -47,7 +47,16 @@ def _needs_posix() -> None:
 
 def _limits(args):
     from .sandbox import Limits
-    return Limits(memory_mb=args.memory_mb, timeout_scale=args.timeout_scale)
+    return Limits(memory_mb=args.memory_mb, timeout_scale=args.timeout_scale, isolation=args.isolation)
+
+
+def _isolation(args) -> str:
+    """The line naming how workers are isolated (UserError where --isolation sandbox cannot run)."""
+    from .isolation import IsolationError, choose
+    try:
+        return f"isolation: {choose(args.isolation).description}"
+    except IsolationError as err:
+        raise UserError(f"{err}; --isolation fallback grades without it") from None
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -70,6 +79,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .grader import SubmissionError, grade
     from .report import table
     _needs_posix()
+    print(_isolation(args))
     try:
         report = grade(os.path.abspath(args.dir), _task_ids(args.tasks), public_only=True, limits=_limits(args),
                        jobs=args.jobs)
@@ -94,7 +104,7 @@ def cmd_autograder(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     """Grade submissions: a table each, Gradescope JSON for one, a CSV for a batch."""
-    from .grader import grade
+    from .grader import grade, read_submission
     from .report import gradescope, not_graded, table, write_csv, write_json
     _needs_posix()
     if args.results and len(args.dirs) > 1:
@@ -105,10 +115,17 @@ def cmd_grade(args: argparse.Namespace) -> int:
             write_json(args.results, not_graded(f"no submission folder: {missing[0]}"))
         raise UserError(f"no such folder: {missing[0]}")
     tasks = _task_ids(args.tasks)
+    try:
+        print(_isolation(args))
+    except UserError as err:
+        if args.results:
+            write_json(args.results, not_graded(str(err)))
+        raise
+    submissions = [read_submission(folder) for folder in args.dirs]  # all of them before any student code runs
     reports = []
-    for folder in args.dirs:
+    for folder, submission in zip(args.dirs, submissions):
         try:
-            report = grade(folder, tasks, limits=_limits(args), jobs=args.jobs)
+            report = grade(folder, tasks, limits=_limits(args), jobs=args.jobs, submission=submission)
         except Exception as err:  # a grader bug must still leave a results file behind
             if args.results:
                 write_json(args.results, not_graded(f"the grader failed: {type(err).__name__}: {err}"))
@@ -130,6 +147,9 @@ def _add_limits(parser) -> None:
                         help="memory cap of each worker process, in MB (default: 1024)")
     parser.add_argument("--timeout-scale", type=_scale, default=1.0,
                         help="multiply every check's time limit (default: 1; try 3 on a slow machine)")
+    parser.add_argument("--isolation", choices=("auto", "sandbox", "fallback"), default="auto",
+                        help="how student code is kept from the machine: sandbox (bubblewrap), fallback, or auto "
+                             "(the sandbox where it runs; default)")
 
 
 def register(subparsers) -> None:

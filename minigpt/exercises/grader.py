@@ -109,13 +109,17 @@ def read_submission(folder) -> tuple:
 
 
 def grade(folder, task_ids: Optional[Sequence[str]] = None, public_only: bool = False,
-          limits: sandbox.Limits = sandbox.Limits(), jobs: Optional[int] = None) -> Report:
+          limits: sandbox.Limits = sandbox.Limits(), jobs: Optional[int] = None,
+          submission: Optional[tuple] = None) -> Report:
     """Grade the submission in `folder` on the given tasks (all by default).
 
     A task starts once the tasks it uses are graded, so that it knows which of them
-    failed; among the tasks ready, the longest start first."""
+    failed; among the tasks ready, the longest start first. `submission` is what
+    read_submission(folder) gave, when it was read before (a batch reads every
+    submission before any student code runs, so no submission can change another's)."""
     start = time.monotonic()
-    files, notes = read_submission(folder)
+    files, notes = submission or read_submission(folder)
+    notes = list(notes)
     tasks = [TASKS_BY_ID[t] for t in task_ids] if task_ids else list(TASKS)
     selected = {t.id for t in tasks}
     waiting = sorted(tasks, key=lambda t: -sum(c.timeout for c in t.checks))  # a rough guess of its time

@@ -178,7 +178,7 @@ class Sandbox(Isolation):
             command += ["--setenv", key, value]
         command += self.runtime
         command += ["--ro-bind", PROBES_PATH, SANDBOX_PROBES, "--dev", "/dev", "--proc", "/proc",
-                    "--bind", box, SANDBOX_BOX, "--chdir", SANDBOX_BOX, "--remount-ro", "/"]
+                    "--bind", box, SANDBOX_BOX, "--chdir", SANDBOX_BOX, "--remount-ro", "/dev", "--remount-ro", "/"]
         if info_fd is not None:
             command += ["--info-fd", str(info_fd)]
         return command + ["--", self.executable, "-I", "-S", "-B"] + args
