@@ -51,9 +51,10 @@ def the_isolation(mode: str) -> isolation.Isolation:
 
 def fallback_stops(breach: str, fallback) -> bool:
     """What the fallback is known to stop (see isolation.py)."""
-    unprivileged = fallback.user is not None and not os.stat(PACKAGE).st_mode & 0o002
+    # as root the workers run as nobody, who cannot write in root's folders; otherwise as the grading user
+    worker_writes = os.stat(PACKAGE).st_mode & 0o002 if fallback.user else os.access(PACKAGE, os.W_OK)
     return {"tmp": False,                     # /tmp is everyone's
-            "probe_folder": unprivileged,     # nobody cannot write in root's folders
+            "probe_folder": not worker_writes,
             "other_submission": True,         # read before any student code runs
             "secret": False,                  # a file everyone may read stays readable
             "processes": fallback.reaper,     # the grader adopts and ends them
