@@ -226,6 +226,15 @@ def test_the_sandbox_refuses_to_grade_without_bwrap(tmp_path, monkeypatch, capsy
     assert first.startswith("isolation: fallback") and first.endswith("(bwrap not found)")
 
 
+def test_a_bwrap_that_cannot_make_namespaces_is_named(tmp_path, monkeypatch):
+    fake = tmp_path / "bwrap"  # what bwrap says in a container without user namespaces
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(isolation.IsolationError, match="bwrap cannot make its sandbox here: bwrap: No permissions"):
+        isolation.Sandbox.detect()
+
+
 def test_the_sandbox_sees_only_the_runtime_and_its_box():
     sandbox = the_isolation("sandbox")
     with tempfile.TemporaryDirectory() as box:
