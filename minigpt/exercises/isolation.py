@@ -30,7 +30,6 @@ import atexit
 import glob
 import json
 import os
-import pwd
 import shutil
 import signal
 import struct
@@ -354,11 +353,12 @@ class Fallback(Isolation):
     mode = "fallback"
 
     def __init__(self):
+        import pwd  # POSIX only, like the workers themselves
         self.executable, self.probes, self.user = sys.executable, PROBES_PATH, None
-        who = pwd.getpwuid(os.geteuid()).pw_name if hasattr(os, "geteuid") else "the grading user"
+        who = pwd.getpwuid(os.geteuid()).pw_name
         self.runs_as = f"as {who}, so they can read and write what {who} can"
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            self._drop_root()
+        if os.geteuid() == 0:
+            self._drop_root(pwd)
         self.reaper = _become_subreaper()
         self._workers: set = set()
         self._lock = threading.Lock()
@@ -368,7 +368,7 @@ class Fallback(Isolation):
         self.description = (f"fallback: workers run on private copies of the submissions {self.runs_as}; "
                             f"{ends}; they can use the network")
 
-    def _drop_root(self) -> None:
+    def _drop_root(self, pwd) -> None:
         """Run workers as user nobody, with a root-owned copy of the probe script (the grader's
         own folder may be out of its reach), if that user can run the interpreter."""
         try:
@@ -417,16 +417,19 @@ class Fallback(Isolation):
         proc.wait()
         with self._lock:
             self._workers.discard(proc.pid)
-            for _ in range(10000):
-                strays = [p for p in _children() if p not in self._workers and p not in self._before] \
-                    if self.reaper else []
+            spared = set(self._before)  # and any that may not be killed (a set-user-ID program)
+            while self.reaper:
+                strays = [p for p in _children() if p not in self._workers and p not in spared]
                 if not strays:
                     break
-                for pid in strays:  # their own children come to the grader next
+                for pid in list(strays):  # their own children come to the grader next
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+                    except PermissionError:
+                        spared.add(pid)
+                        strays.remove(pid)
                 for pid in strays:
                     try:
                         os.waitpid(pid, 0)
