@@ -226,6 +226,13 @@ def test_the_sandbox_refuses_to_grade_without_bwrap(tmp_path, monkeypatch, capsy
     assert first.startswith("isolation: fallback") and first.endswith("(bwrap not found)")
 
 
+def test_exercises_check_names_its_isolation(tmp_path, mode, capsys):
+    folder = write_submission(tmp_path / "sub")
+    assert main(["exercises", "check", TASK, "--dir", str(folder), "--isolation", mode]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"isolation: {mode}") and out.count("isolation:") == 1
+
+
 def test_a_bwrap_that_cannot_make_namespaces_is_named(tmp_path, monkeypatch):
     fake = tmp_path / "bwrap"  # what bwrap says in a container without user namespaces
     fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
