@@ -21,6 +21,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -253,6 +254,18 @@ def test_the_sandbox_sees_only_the_runtime_and_its_box():
     assert found["box"] == "['mine']" and found["writes"] == "['/box']"
     assert found["home"] == "False" and found["packages"] == "[]"  # no /home, /root's files, site-packages
     assert found["env"] == "['HOME', 'LC_ALL', 'PATH', 'TMPDIR']"
+
+
+def test_minigpt_stays_hidden_even_inside_the_runtime(monkeypatch):
+    """Were minigpt (and its reference solutions) installed inside a folder of the runtime,
+    the sandbox would hide it; site-packages are hidden anyway."""
+    import sysconfig
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+    monkeypatch.setattr(isolation, "PROBES_PATH", os.path.join(stdlib, "minigpt", "exercises", "probes.py"))
+    binds = isolation._runtime_binds(os.path.realpath(sys.executable))
+    pairs = list(zip(binds, binds[1:]))
+    assert ("--tmpfs", os.path.join(stdlib, "minigpt")) in pairs
+    assert ("--ro-bind", stdlib) in pairs or any(a == "--ro-bind" and stdlib.startswith(b + "/") for a, b in pairs)
 
 
 _LOOK = """import os, sys, glob
