@@ -109,7 +109,7 @@ def choose(mode: str = "auto") -> Isolation:
             _chosen["fallback"] = Fallback()
         if mode == "auto" and "auto" not in _chosen:
             fallback = _chosen["fallback"]
-            _chosen["auto"] = _Named(fallback, f"{fallback.description} ({_sandbox_failure[0]})")
+            _chosen["auto"] = _Named(fallback, f"fallback (no sandbox: {_sandbox_failure[0]}): {fallback.details}")
         return _chosen[mode]
 
 
@@ -370,8 +370,9 @@ class Fallback(Isolation):
         self._before = set(_children()) if self.reaper else set()  # not the workers' to end
         ends = ("processes they leave behind are ended" if self.reaper else
                 "processes that start a session of their own may outlive them (no subreaper on this system)")
-        self.description = (f"fallback: workers run on private copies of the submissions {self.runs_as}; "
-                            f"{ends}; they can use the network")
+        self.details = (f"workers run on private copies of the submissions {self.runs_as}; {ends}; "
+                        f"they can use the network")
+        self.description = f"fallback: {self.details}"
 
     def _drop_root(self, pwd) -> None:
         """Run workers as user nobody, with a root-owned copy of the probe script (the grader's
