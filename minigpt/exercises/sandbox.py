@@ -5,9 +5,9 @@ nothing else) into a fresh temporary directory and starts
 
     python -I -S -B probes.py FD
 
-there, in a new session (process group) with an almost empty environment, kept
-away from the rest of the machine as isolation.py says (a bubblewrap sandbox, or
-the fallback where that cannot run; `Limits.isolation` chooses). `-I`
+there, in a new session with an empty environment, kept away from the rest of
+the machine as isolation.py says (a bubblewrap sandbox, or a fallback where that
+cannot run; `Limits.isolation` chooses). `-I`
 ignores PYTHON* variables and the user's site-packages, `-S` leaves out
 site-packages altogether, so student code cannot import minigpt or anything else
 installed. The worker reads its spec (the checks, and the reference source when
@@ -15,8 +15,8 @@ parts of the reference stand in) from stdin before importing student code, caps
 its own address space, and reports on the pipe FD, which only the grader reads:
 one JSON line per event (import, ready, start of a check, done with the raw data).
 
-The grader enforces the rest: a time limit per check (the process group is killed
-and the remaining checks run in a new worker, so checks 1-2 keep their results when
+The grader enforces the rest: a time limit per check (the worker is killed, with
+every process it started, and the remaining checks run in a new worker, so checks 1-2 keep their results when
 check 3 hangs), a cap on how much printed output is kept, and a clear message when
 the worker dies. Nothing the student's code prints or writes is read as a result.
 """
