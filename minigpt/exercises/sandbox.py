@@ -16,9 +16,9 @@ its own address space, and reports on the pipe FD, which only the grader reads:
 one JSON line per event (import, ready, start of a check, done with the raw data).
 
 The grader enforces the rest: a time limit per check (the worker is killed, with
-every process it started, and the remaining checks run in a new worker, so checks 1-2 keep their results when
-check 3 hangs), a cap on how much printed output is kept, and a clear message when
-the worker dies. Nothing the student's code prints or writes is read as a result.
+every process it started, and the remaining checks run in a new worker, so checks
+1-2 keep their results when check 3 hangs), a cap on how much printed output is
+kept, and a clear message when the worker dies. Nothing the student's code prints or writes is read as a result.
 """
 import json
 import os
