@@ -8,7 +8,9 @@ real grader (grade(), or `minigpt grade` for the batch) in both isolation modes:
 - other_submission: in a batch, overwrites the next submission's engine.py;
 - secret: reads a teacher's file next to the submissions and prints it into its feedback;
 - processes: leaves a process behind (double fork and setsid);
-- network: connects to 127.0.0.1, on a port this test listens on.
+- network: connects to 127.0.0.1, on a port this test listens on;
+
+and one more: reads the grader's reference solutions.
 
 The sandbox stops all of them. The fallback stops what it says it does: the batch
 is read before any student code runs, processes left behind are ended (Linux), and
@@ -32,6 +34,7 @@ from exercises_data.submissions import write_submission
 from minigpt.cli import main
 from minigpt.exercises import isolation
 from minigpt.exercises.grader import grade
+from minigpt.exercises.reference import SOLUTIONS_DIR
 from minigpt.exercises.sandbox import Limits
 from minigpt.exercises.tasks import TASKS_BY_ID
 
@@ -156,6 +159,24 @@ def test_a_teachers_file_next_to_the_submissions(mode, token):
         expect(mode, "secret", token not in output)
     finally:
         shutil.rmtree(course)
+
+
+def _everyone_reads(path: Path) -> bool:
+    folders = [p for p in path.parents]
+    return bool(path.stat().st_mode & 0o004) and all(p.stat().st_mode & 0o001 for p in folders)
+
+
+def test_the_reference_solutions_are_out_of_reach(tmp_path, mode):
+    """Not one of the issue's breaches, but the worst of them: code that loads the
+    grader's own reference solutions would pass every check."""
+    solution = SOLUTIONS_DIR / "engine.py"
+    code = f"print('solution:', open({str(solution)!r}).read().count('BEGIN SOLUTION'))"
+    report, output = graded(hostile(tmp_path / "sub", code), mode)
+    assert "breach refused" in output or "solution:" in output  # it ran
+    fallback = isolation.choose("fallback")
+    readable = _everyone_reads(solution) if fallback.user else os.access(solution, os.R_OK)
+    stopped = "solution:" not in output
+    assert stopped == (mode == "sandbox" or not readable)
 
 
 def _processes_with(token: str):
