@@ -64,7 +64,17 @@ def _limits(args, assignment=None):
     from .sandbox import Limits
     assignment = assignment or DEFAULT
     return Limits(memory_mb=args.memory_mb or assignment.memory_mb,
-                  timeout_scale=args.timeout_scale or assignment.timeout_scale)
+                  timeout_scale=args.timeout_scale or assignment.timeout_scale,
+                  isolation=getattr(args, "isolation", "auto"))
+
+
+def _isolation(args) -> str:
+    """The line naming how workers are isolated (UserError where --isolation sandbox cannot run)."""
+    from .isolation import IsolationError, choose
+    try:
+        return f"isolation: {choose(args.isolation).description}"
+    except IsolationError as err:
+        raise UserError(f"{err}; --isolation fallback grades without it") from None
 
 
 def _chosen(names, assignment):
@@ -97,6 +107,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .grader import SubmissionError, grade
     from .report import table
     _needs_posix()
+    print(_isolation(args))
     if not args.assignment and os.path.isfile(os.path.join(args.dir, "assignment.json")):
         args.assignment = os.path.join(args.dir, "assignment.json")  # the one the workspace was made for
     assignment = _assignment(args)
@@ -154,7 +165,7 @@ def cmd_assignment(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     """Grade submissions: a table each, Gradescope JSON for one, a CSV for a batch."""
-    from .grader import grade
+    from .grader import grade, read_for_grading
     from .report import gradescope, not_graded, prairielearn, table, write_csv, write_json
     _needs_posix()
     if (args.results or args.prairielearn) and len(args.dirs) > 1:
@@ -169,10 +180,21 @@ def cmd_grade(args: argparse.Namespace) -> int:
             write_json(args.prairielearn, {"gradable": False, "message": f"no submission folder: {missing[0]}"})
         raise UserError(f"no such folder: {missing[0]}")
     tasks = _chosen(args.tasks, assignment)
+    try:
+        print(_isolation(args))
+    except UserError as err:
+        if args.results:
+            write_json(args.results, not_graded(str(err), assignment.total))
+        if args.prairielearn:
+            write_json(args.prairielearn, {"gradable": False, "message": str(err)})
+        raise
+    # every submission is read before any student code runs, so none can change another's files
+    submissions = [read_for_grading(folder, tasks, assignment) for folder in args.dirs]
     reports = []
-    for folder in args.dirs:
+    for folder, submission in zip(args.dirs, submissions):
         try:
-            report = grade(folder, tasks, limits=_limits(args, assignment), jobs=args.jobs, assignment=assignment)
+            report = grade(folder, tasks, limits=_limits(args, assignment), jobs=args.jobs, assignment=assignment,
+                           submission=submission)
         except Exception as err:  # a grader bug must still leave a results file behind
             if args.results:
                 write_json(args.results, not_graded(f"the grader failed: {type(err).__name__}: {err}",
@@ -202,6 +224,9 @@ def _add_limits(parser) -> None:
     parser.add_argument("--timeout-scale", type=_scale, default=None,
                         help="multiply every check's time limit (default: the assignment's, or 1; try 3 on a "
                              "slow machine)")
+    parser.add_argument("--isolation", choices=("auto", "sandbox", "fallback"), default="auto",
+                        help="how student code is kept from the machine: sandbox (bubblewrap), fallback, or auto "
+                             "(the sandbox where it runs; default)")
 
 
 def _add_assignment(parser) -> None:

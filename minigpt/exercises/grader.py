@@ -111,18 +111,29 @@ def read_submission(folder, needed: Sequence[str] = MODULE_FILES) -> tuple:
     return files, notes
 
 
+def read_for_grading(folder, task_ids: Optional[Sequence[str]] = None,
+                     assignment: Optional[Assignment] = None) -> tuple:
+    """read_submission(folder), noting only the missing files that the graded tasks need."""
+    chosen = list(assignment.tasks) if assignment else list(TASKS)
+    tasks = [t for t in chosen if t.id in task_ids] if task_ids else chosen
+    return read_submission(folder, [m for m in MODULE_FILES if any(m in t.modules for t in tasks)])
+
+
 def grade(folder, task_ids: Optional[Sequence[str]] = None, public_only: bool = False,
           limits: sandbox.Limits = sandbox.Limits(), jobs: Optional[int] = None,
-          assignment: Optional[Assignment] = None) -> Report:
+          assignment: Optional[Assignment] = None, submission: Optional[tuple] = None) -> Report:
     """Grade the submission in `folder` on the given tasks (all by default), or on those of
     `assignment` (with its points; `task_ids` then picks among them).
 
     A task starts once the tasks it uses are graded, so that it knows which of them
-    failed; among the tasks ready, the longest start first."""
+    failed; among the tasks ready, the longest start first. `submission` is what
+    read_for_grading gave, when it was read before (a batch reads every submission
+    before any student code runs, so no submission can change another's)."""
     start = time.monotonic()
     chosen = list(assignment.tasks) if assignment else list(TASKS)
     tasks = [t for t in chosen if t.id in task_ids] if task_ids else chosen
-    files, notes = read_submission(folder, [m for m in MODULE_FILES if any(m in t.modules for t in tasks)])
+    files, notes = submission or read_for_grading(folder, task_ids, assignment)
+    notes = list(notes)
     # Earlier tasks that the assignment leaves out but its tasks use are graded too, unreported,
     # so that the reference stands in where they fail (week 2 is not marked down for week 1).
     helpers = [t for t in TASKS if t.id not in {c.id for c in chosen} and any(t.id in u.uses for u in tasks)]

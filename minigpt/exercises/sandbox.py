@@ -5,7 +5,9 @@ nothing else) into a fresh temporary directory and starts
 
     python -I -S -B probes.py FD
 
-there, in a new session (process group) with an almost empty environment. `-I`
+there, in a new session with an empty environment, kept away from the rest of
+the machine as isolation.py says (a bubblewrap sandbox, or a fallback where that
+cannot run; `Limits.isolation` chooses). `-I`
 ignores PYTHON* variables and the user's site-packages, `-S` leaves out
 site-packages altogether, so student code cannot import minigpt or anything else
 installed. The worker reads its spec (the checks, and the reference source when
@@ -13,27 +15,24 @@ parts of the reference stand in) from stdin before importing student code, caps
 its own address space, and reports on the pipe FD, which only the grader reads:
 one JSON line per event (import, ready, start of a check, done with the raw data).
 
-The grader enforces the rest: a time limit per check (the process group is killed
-and the remaining checks run in a new worker, so checks 1-2 keep their results when
-check 3 hangs), a cap on how much printed output is kept, and a clear message when
-the worker dies. Nothing the student's code prints or writes is read as a result.
+The grader enforces the rest: a time limit per check (the worker is killed, with
+every process it started, and the remaining checks run in a new worker, so checks
+1-2 keep their results when check 3 hangs), a cap on how much printed output is
+kept, and a clear message when the worker dies. Nothing the student's code prints or writes is read as a result.
 """
 import json
 import os
 import selectors
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import probes
+from . import isolation
 from .tasks import Check
-
-PROBES_PATH = str(Path(probes.__file__).resolve())
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,7 @@ class Limits:
     output_bytes: int = 16 * 1024  # printed output kept per worker (the rest is read and dropped)
     import_timeout: float = 20.0  # seconds to import the student's modules
     timeout_scale: float = 1.0    # multiplies every check's time limit (for slow machines)
+    isolation: str = "auto"       # 'auto', 'sandbox' or 'fallback' (isolation.choose)
 
 
 @dataclass
@@ -73,21 +73,16 @@ def _died(code: Optional[int], during: str) -> dict:
                                 f"sys.exit or os._exit, or crash the interpreter?)")
 
 
-def _worker_env(box: str) -> Dict[str, str]:
-    return {"PATH": os.defpath, "HOME": box, "TMPDIR": box, "LC_ALL": "C.UTF-8"}
-
-
 class _Attempt:
     """One worker process: start it, feed it the spec, follow its events."""
 
     def __init__(self, box: str, spec: dict, limits: Limits):
         self.limits = limits
+        self.isolation = isolation.choose(limits.isolation)
         read_fd, write_fd = os.pipe()
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-B", PROBES_PATH, str(write_fd)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,), cwd=box, env=_worker_env(box), start_new_session=True)
+            self.proc = self.isolation.start(box, write_fd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT)
         finally:
             os.close(write_fd)  # the worker holds the only write end: EOF when it ends
         self.events = os.fdopen(read_fd, "rb", buffering=0)
@@ -142,7 +137,7 @@ class _Attempt:
                 self._read(key)
 
     def stop(self, finished: bool) -> Optional[int]:
-        """Kill the whole process group (whatever it started too) and return the exit status.
+        """Kill the worker and whatever it started, and return its exit status.
         A worker that finished gets a moment to close its stdout, so its last prints are kept."""
         if finished:
             self.read_output(time.monotonic() + 0.5)
@@ -150,15 +145,11 @@ class _Attempt:
             code = self.proc.wait(timeout=0.5) if self.proc.poll() is None else self.proc.returncode
         except subprocess.TimeoutExpired:
             code = None
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
+        self.isolation.end(self.proc)
         self.selector.close()
         self.events.close()
         self.proc.stdout.close()
-        return code if code is not None else self.proc.returncode
+        return self.isolation.status(code if code is not None else self.proc.returncode)
 
 
 @dataclass
@@ -185,6 +176,7 @@ def run_checks(files: Dict[str, bytes], modules: Sequence[str], checks: List[Tup
     with tempfile.TemporaryDirectory(prefix="minigpt-grade-") as box:
         for name, data in files.items():
             Path(box, f"{name}.py").write_bytes(data)
+        isolation.choose(limits.isolation).prepare_box(box)
         while remaining:
             spec = {"modules": list(modules), "memory_mb": limits.memory_mb, "substitute": list(substitute),
                     "reference": reference_sources if substitute else None,
