@@ -135,7 +135,7 @@ def test_graph_command_writes_the_page(tmp_path, capsys):
     assert "stepping through backward" in capsys.readouterr().out
     data = embedded(out.read_text(encoding="utf-8"))
     # the seed, then one step per edge: relu 1, three + nodes 2 each, three * nodes 2 each
-    assert data["steps"][0]["text"] == "out.grad = 1.0" and len(data["steps"]) == 1 + 1 + 6 + 6
+    assert data["steps"][0]["text"] == "out.grad = ∂out/∂out = 1.0" and len(data["steps"]) == 1 + 1 + 6 + 6
     assert main(["graph", "--what", "model", "--out", str(tmp_path / "m.html")]) == 0   # at depth 1
     assert "collapsed below depth 1" in capsys.readouterr().out
     assert embedded((tmp_path / "m.html").read_text(encoding="utf-8"))["collapsed"] is True
@@ -159,8 +159,8 @@ def test_a_notebook_shows_the_page_inline_with_graphviz_pure(only_graphviz_pure)
     shown = viz.draw_dot(L)._repr_html_()
     assert shown.startswith("<iframe srcdoc=\"") and "height:" in shown
     page = html.unescape(re.search(r'srcdoc="([^"]*)"', shown).group(1))
-    assert [s["text"] for s in embedded(page)["steps"]][:2] == ["L.grad = 1.0",
-                                                                 "e.grad += (d L/d e = 1.0) * (L.grad = 1.0)  ->  e.grad = 1.0"]
+    assert [s["text"] for s in embedded(page)["steps"]][:2] == ["L.grad = ∂L/∂L = 1.0",
+                                                                 "e.grad += ∂L/∂e * L.grad = 1.0 * 1.0  ->  e.grad = 1.0"]
     # a collapsed view steps at its own level
     with viz.scopes():
         y = Neuron(2, rng=random.Random(0))([Value(1.0, label="x1"), Value(2.0, label="x2")])

@@ -4,10 +4,11 @@ How the pictures are coloured (a collapsed picture says so in its caption):
     gold, thick border   the output (`root`)
     white record         a result of an operation, with its data and grad
     small grey circle    the operation that made the record to its right
-    light blue record    a leaf you labelled (an input, or a weight you named)
+    light blue record    a leaf you made: an input, or a weight you named (`leaf#5`
+                         when unlabelled)
     light green record   a parameter, named as in its module (`w.0`, `b`)
-    small grey text      any other unlabelled leaf: a constant such as the 2 in `2 * x`,
-                         named as in the text tools (`leaf#3 = 2.0`)
+    small grey text      a constant: a number mixed into an operation, such as the 2
+                         in `2 * x`, named as in the text tools (`const#3 = 2.0`)
     lavender box         a module collapsed by `depth=` (name, size, shapes)
     "op  xN"             N alike operations drawn once by `depth=`
 Nodes made by a module inside `with scopes():` sit in a frame named by the module
@@ -97,10 +98,11 @@ def _shape_text(shape: tuple) -> str:
 
 
 def _leaf_kind(v: Value, param_names: Dict[Value, str]) -> str:
-    """'param' (a parameter), 'input' (another labelled leaf) or 'const' (unlabelled)."""
+    """'param' (a parameter), 'input' (another labelled leaf, or a Value you made) or
+    'const' (a number the engine made a leaf; any unlabelled leaf of another engine)."""
     if v in param_names:
         return "param"
-    return "input" if v.label else "const"
+    return "input" if v.label or type(v) is Value else "const"
 
 
 _LEAF_FILLS = {"param": _PARAM_FILL, "input": _INPUT_FILL}
