@@ -258,7 +258,7 @@ def test_collapsed_block_reads_like_its_forward():
     for box in ("ln1", "attn", "ln2", "ffn"):
         assert f'label="{box} | ' in coarse  # a box: name | size | shapes
     assert "+  x24" in coarse          # the residual adds, summarised
-    assert 'label="x | x24"' in coarse  # the 24 labelled inputs, as one node
+    assert 'label="x | x24, grad norm ' in coarse  # the 24 labelled inputs, as one node
     finer = viz.draw_dot(out, depth=1)
     labels = " ".join(dot_nodes(finer).values())
     assert 'label="attn.q_proj | ' in labels and 'label="attn | ' not in labels

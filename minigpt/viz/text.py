@@ -9,7 +9,7 @@ from typing import Dict, Iterator, Optional
 from ..engine import topological_order
 from .graph import Foreign, as_graph, in_step, node_names, num
 
-__all__ = ["explain_backward", "BackwardStep", "print_tree", "tree_text"]
+__all__ = ["explain_backward", "steps_of", "BackwardStep", "print_tree", "tree_text"]
 
 # --------------------------------------------------------------------------------------
 # explain_backward
@@ -50,7 +50,7 @@ def _local_text(parent, position: int, names: Dict[object, str]) -> str:
 def explain_backward(root, params=None) -> Iterator[BackwardStep]:
     """Backpropagation from `root`, one chain-rule step at a time.
 
-    Yields the seed step (`L.grad = 1.0`) and then one step per edge child <- node,
+    Yields the seed step (`L.grad = ∂L/∂L = 1.0`) and then one step per edge child <- node,
     in the order `root.backward()` handles them, updating `.grad` as it goes:
 
         a.grad += ∂e/∂a * e.grad = b.data * e.grad = 3.0 * 1.0  ->  a.grad = 3.0
@@ -76,6 +76,12 @@ def explain_backward(root, params=None) -> Iterator[BackwardStep]:
     root = as_graph(root)
     order = topological_order(root)
     names, _ = node_names(order, params)
+    return steps_of(root, order, names)
+
+
+def steps_of(root, order, names) -> Iterator[BackwardStep]:
+    """explain_backward on a graph already read: `root` as `as_graph` returns it, its
+    topological `order` and `names` (`minigpt.viz.view.GraphView` holds all three)."""
     if isinstance(root, Foreign):
         yield from _closure_steps(root, order, names)
         return
