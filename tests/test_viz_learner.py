@@ -84,3 +84,23 @@ def test_unlabelled_operations_are_quoted_in_steps_and_plain_in_pictures():
     steps = [str(s) for s in viz.explain_backward(y)]
     assert steps[1] == '"*#3".grad += ∂"+#4"/∂"*#3" * "+#4".grad = 1.0 * 1.0  ->  "*#3".grad = 1.0'
     assert "{ *#3 | data" in viz.draw_dot(y).source  # a picture shows the name as it is
+
+
+# ---- the demo draws the model it trained ----------------------------------------------
+def test_the_demo_picture_is_the_trained_model_at_depth_one_not_the_toy_expression(tmp_path, capsys):
+    import random
+
+    from minigpt import cli
+    from minigpt.corpus import default_word_tokenizer
+    from minigpt.gpt import MiniGPT
+    tokenizer = default_word_tokenizer()
+    model = MiniGPT(tokenizer.vocab_size, 8, 2, 1, 16, rng=random.Random(0))
+    said = cli._demo_picture(str(tmp_path), model, tokenizer)
+    if viz.find_renderer() is None:
+        assert said is None and (tmp_path / "demo-graph.dot").exists()
+        source = (tmp_path / "demo-graph.dot").read_text(encoding="utf-8")
+    else:
+        assert said.startswith(str(tmp_path / "demo-graph.svg")) and "trained model" in said
+        source = (tmp_path / "demo-graph.svg").read_text(encoding="utf-8")
+    assert "blocks.0.attn" in source and "lm_head" in source and "grad norm" in source
+    assert all(p.grad == 0.0 for p in model.parameters())  # the picture's backward leaves no grads

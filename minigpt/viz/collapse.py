@@ -184,7 +184,8 @@ def _title(group: Group, names: Dict, pnames: Dict) -> str:
 
 def _formula(v, names: Dict, pnames: Dict) -> str:
     """What one operation computes, in words a reader knows: `a * b`, `tanh(x)`,
-    `sum of 16`; a constant is written as its number (`1/16` for 0.0625)."""
+    `sum of 16`; a constant is written as its number (`1/16` for 0.0625), an input
+    made by an n-ary operation by its name (`sum`), any other as `…`."""
     kids = v._children
 
     def short(c) -> str:
@@ -193,7 +194,9 @@ def _formula(v, names: Dict, pnames: Dict) -> str:
             if abs(inverse) >= 2 and abs(inverse - round(inverse)) < 1e-9:
                 return f"1/{round(inverse)}"
             return num(c.data, 4)
-        return c.label or pnames.get(c) or c.op or names[c]
+        if c.label or c in pnames:
+            return c.label or pnames[c]
+        return c.op if len(c._children) > 2 else "…"  # `sum`, `dot`; a binary step has no name of its own
 
     if v.op in ("+", "-", "*", "/") and len(kids) == 2:
         return f"{short(kids[0])} {v.op} {short(kids[1])}"

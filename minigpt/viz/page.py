@@ -171,8 +171,7 @@ def page_of(view: GraphView, picture, title: Optional[str] = None, show_grad: bo
     if view.collapsed is None and len(data["steps"]) > BIG:
         notes.append(_big_note(view, len(data["steps"])))
     data["note"] = " ".join(notes)
-    seeded = data["steps"][0]["child"]  # the first step seeds the output
-    name = title or next(n["name"] for n in data["nodes"] if n["id"] == seeded)
+    name = title or view.names[view.order[-1]]
     page = (_HERE / "page.html").read_text(encoding="utf-8")
     fill = {"TITLE": html.escape(f"backward through {name}"),
             "STYLE": (_HERE / "page.css").read_text(encoding="utf-8"),
