@@ -148,7 +148,7 @@
     if (n.children.length) {
       const p = document.createElement("p");
       p.textContent = data.collapsed ? "inputs, with the gradient that flows back to each:"
-                                     : "children, with d " + n.name + " / d child:";
+                                     : "children, with \u2202" + n.name + "/\u2202child:";
       info.appendChild(p);
       const kids = document.createElement("table");
       n.children.forEach(function (c) {
