@@ -2,6 +2,7 @@
 habits rejected in one line, chain-rule steps that read one way whatever the names,
 constants named apart from your own leaves."""
 import json
+import math
 import re
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from minigpt import Value, viz
 from minigpt.engine import Constant
 from minigpt.viz import draw as viz_draw
+from minigpt.viz.graph import num
 
 
 # ---- micrograd habits at construction -------------------------------------------------
@@ -104,3 +106,89 @@ def test_the_demo_picture_is_the_trained_model_at_depth_one_not_the_toy_expressi
         source = (tmp_path / "demo-graph.svg").read_text(encoding="utf-8")
     assert "blocks.0.attn" in source and "lm_head" in source and "grad norm" in source
     assert all(p.grad == 0.0 for p in model.parameters())  # the picture's backward leaves no grads
+
+
+# ---- a box shows something true: the grad norm of its outputs -------------------------
+def layer_norm_graph():
+    from minigpt.module import Module
+    from minigpt.nn import LayerNorm
+
+    class Net(Module):  # the outermost module's own nodes are not boxed: the LayerNorm inside it is
+        def __init__(self):
+            self.ln = LayerNorm(4)
+
+        def forward(self, x):
+            return self.ln(x)
+
+    ln = Net()
+    x = [Value(v, label=f"x[{i}]") for i, v in enumerate((0.5, -1.0, 2.0, 0.25))]
+    with viz.scopes():
+        h = ln(x)
+        out = sum((hi * w for hi, w in zip(h, (1.0, -2.0, 0.5, 3.0))), Value(0.0, "zero"))
+    out.label = "out"
+    out.backward()
+    return ln, x, h, out
+
+
+def test_a_module_box_shows_the_grad_norm_of_its_outputs_not_a_sum_that_cancels():
+    ln, x, h, out = layer_norm_graph()
+    # a LayerNorm's input grads sum to about 0 whatever the loss: a sum would say nothing
+    assert abs(sum(v.grad for v in x)) < 1e-9 < math.sqrt(sum(v.grad ** 2 for v in x))
+    norm = math.sqrt(sum(v.grad ** 2 for v in h))
+    source = viz.draw_dot(out, depth=0).source
+    box = next(line for line in source.splitlines() if "fillcolor=\"#e6dcf5\"" in line)
+    assert f"grad norm {num(norm, 4)}" in box
+    # the inputs x (a group of 4 leaves): the norm of their grads
+    inputs = next(line for line in source.splitlines() if '"x | x4' in line or "{ x | x4" in line)
+    assert f"grad norm {num(math.sqrt(sum(v.grad ** 2 for v in x)), 4)}" in inputs
+    assert "grad norm:" in source  # the caption says what it is
+    # the steps end at the same norms, and say what they are
+    data = viz.page.collapsed_step_data(out, 0)
+    last = {s["child"]: s for s in data["steps"]}
+    box_id = next(n["id"] for n in data["nodes"] if n["name"] == "ln")
+    assert last[box_id]["after"] == num(norm, 4) and "grad norm of ln = " in last[box_id]["text"]
+    x_id = next(n["id"] for n in data["nodes"] if n["name"] == "x")
+    assert float(last[x_id]["after"]) > 0.01  # not a sum cancelled to ~1e-17
+
+
+class FakePicture:
+    """Stands in for a Picture: page_of needs only its SVG."""
+
+    def pipe(self, fmt):
+        return b'<?xml version="1.0"?><svg width="10pt" height="10pt"></svg>'
+
+
+def page_data(root, depth=None):
+    from minigpt.viz.page import page_of
+    from minigpt.viz.view import GraphView
+    page = page_of(GraphView(root, None, depth), FakePicture())
+    return json.loads(re.search(r'id="mg-data">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
+
+
+def test_the_page_opens_at_the_grads_the_graph_holds():
+    a, b = Value(2.0, "a"), Value(3.0, "b")
+    L = a * b + 1
+    L.label = "L"
+    before = page_data(L)
+    assert before["start"] == 0 and before["note"] == ""
+    L.backward()
+    after = page_data(L)
+    assert after["start"] == len(after["steps"]) and after["note"] == ""
+    L.backward()  # grads of two passes: the page says it replays one
+    twice = page_data(L)
+    assert twice["start"] == len(twice["steps"]) and "more than once" in twice["note"]
+    assert a.grad == 6.0  # the page left the grads as they were
+
+
+def test_a_page_of_hundreds_of_steps_suggests_the_view_that_fits():
+    from minigpt.nn import SelfAttention
+    head = SelfAttention(4, rng=__import__("random").Random(5))
+    x = [[Value(0.1 * (t + i), label=f"x[{t}][{i}]") for i in range(4)] for t in range(3)]
+    with viz.scopes():
+        y = head(x)
+    out = sum((v for row in y for v in row), Value(0.0, "zero"))
+    out.backward()
+    full = page_data(out)
+    assert len(full["steps"]) > 150 and "depth=0" in full["note"]
+    summary = page_data(out, depth=0)
+    assert len(summary["steps"]) < 60 and summary["note"] == ""

@@ -166,17 +166,16 @@ def parent_path(path: str) -> str:
 
 def _title(group: Group, names: Dict, pnames: Dict) -> str:
     """How a drawn node is named: a box by its module path, alike operations as
-    'op  xN', a set of leaves by their common name, one Value by its name, or, when
-    it has none of its own, by what it computes (`sum of 16`, `loss = sum * 1/16`)."""
+    'op  xN', a set of leaves by their common name, one Value by its name and what
+    it computes (`loss = sum * 1/16`), or an unnamed sum of many by `sum of 16`."""
     n = len(group.members)
     if group.kind == "box":
         return group.path
     if n == 1:
         v = group.members[0]
-        if not v._children or not (v.label or v.op):
-            return names[v]
-        what = _formula(v, names, pnames)
-        return f"{v.label} = {what}" if v.label else what
+        if v.label and v._children:
+            return f"{v.label} = {_formula(v, names, pnames)}"
+        return f"{v.op} of {len(v._children):,}" if len(v._children) > 2 else names[v]
     if group.kind == "ops":
         return f"{group.members[0].op}  x{n:,}"
     return _common_name([names[v] for v in group.members])  # such as `blocks.0.attn.q_proj.weight`
