@@ -192,3 +192,24 @@ def test_a_page_of_hundreds_of_steps_suggests_the_view_that_fits():
     assert len(full["steps"]) > 150 and "depth=0" in full["note"]
     summary = page_data(out, depth=0)
     assert len(summary["steps"]) < 60 and summary["note"] == ""
+
+
+def test_a_later_scopes_block_leaves_an_earlier_graphs_picture_alone():
+    import random
+
+    from minigpt import vsum
+    from minigpt.nn import TransformerBlock
+    block = TransformerBlock(8, 2, rng=random.Random(0))
+
+    def run(positions):
+        x = [[Value(0.1 * (t - i), label=f"x[{t}][{i}]") for i in range(8)] for t in range(positions)]
+        with viz.scopes() as shapes:
+            out = vsum([v for row in block(x) for v in row])
+        return out, shapes
+
+    three, shapes3 = run(3)
+    before = viz.draw_dot(three, depth=0, show_grad=False).source
+    five, shapes5 = run(5)  # the same modules, other shapes
+    assert shapes3["attn"] == ((3, 8), (3, 8)) and shapes5["attn"] == ((5, 8), (5, 8))
+    assert viz.draw_dot(three, depth=0, show_grad=False).source == before
+    assert "(3, 8) -\\> (3, 8)" in before and "(5, 8)" in viz.draw_dot(five, depth=0, show_grad=False).source

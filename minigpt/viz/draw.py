@@ -34,7 +34,7 @@ import graphviz
 from ..engine import Value
 from .layout import SLIDE, fold
 from .collapse import Group, leaf_kind
-from .graph import SCOPE_CALLS, SCOPE_SHAPES, components, num, prefix, scope_of
+from .graph import components, num, prefix, scope_block, scope_of
 from .picture import Picture
 from .view import GraphView, check_depth
 
@@ -285,9 +285,10 @@ def _group_attrs(group: Group, norm: Optional[float], show_grad: bool, rankdir: 
     if group.kind == "box":
         size = f"{n:,} ops" + (f" + {group.constants:,} constants" if group.constants else "")
         fields = [title, size]
-        if group.path in SCOPE_SHAPES:
-            shape_in, shape_out = SCOPE_SHAPES[group.path]
-            calls = SCOPE_CALLS.get(group.path, 1)
+        block = scope_block(group.members[0])  # the shapes seen where this graph was made
+        if block is not None and group.path in block.shapes:
+            shape_in, shape_out = block.shapes[group.path]
+            calls = block.calls.get(group.path, 1)
             fields.append((f"{calls} calls " if calls > 1 else "")
                           + (f"{_shape_text(shape_in)} -> {_shape_text(shape_out)}" if shape_in
                              else f"out {_shape_text(shape_out)}"))

@@ -27,23 +27,37 @@ import gc
 import json
 import re
 import weakref
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from ..engine import Constant, Value
 from ..module import Module
 
 __all__ = ["as_graph", "Foreign", "default_name", "node_names", "parameter_names", "num", "in_step", "scope_of", "components", "prefix",
-           "SCOPE_TAGS", "SCOPE_SHAPES", "SCOPE_CALLS", "SCOPE_PARAMS"]
+           "scope_block", "ScopeBlock", "SCOPE_TAGS", "SCOPE_PARAMS"]
 
-# Filled by minigpt.viz.scopes(): node -> the path of the module that made it,
-# module path -> (input shape, output shape) of its last call, and module path -> how
-# many times it was called in the latest `with scopes():` block.
+# Filled by minigpt.viz.scopes(): node -> (the path of the module that made it, the
+# ScopeBlock of the `with scopes():` block it was made in), kept as long as the node lives
 SCOPE_TAGS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-SCOPE_SHAPES: Dict[str, tuple] = {}
-SCOPE_CALLS: Dict[str, int] = {}
 # parameter -> its name in the outermost module called inside `with scopes():`, kept
 # for as long as the parameter lives (the module itself may be gone by drawing time)
 SCOPE_PARAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class ScopeBlock:
+    """What one `with scopes():` block saw: `shapes` (module path -> (input shape,
+    output shape) of its last call) and `calls` (module path -> number of calls).
+    Each node keeps its own block, so a later block never changes an earlier graph."""
+
+    __slots__ = ("shapes", "calls", "_tags")
+
+    def __init__(self):
+        self.shapes: Dict[str, tuple] = {}
+        self.calls: Dict[str, int] = {}
+        self._tags: Dict[str, tuple] = {}
+
+    def tag(self, path: str) -> tuple:
+        """The (path, block) tag of a node made by module `path`, one tuple per path."""
+        return self._tags.setdefault(path, (path, self))
 
 
 class Foreign:
@@ -172,9 +186,17 @@ def num(x: float, digits: int = 6) -> str:
 def scope_of(v) -> str:
     """The module path a node was made in ('' outside modules, or when not recorded)."""
     try:
-        return SCOPE_TAGS.get(v, "")
+        return SCOPE_TAGS.get(v, ("",))[0]
     except TypeError:  # not weak-referenceable
         return ""
+
+
+def scope_block(v) -> Optional[ScopeBlock]:
+    """The `with scopes():` block a node was made in (None when not recorded)."""
+    try:
+        return SCOPE_TAGS.get(v, (None, None))[1]
+    except TypeError:  # not weak-referenceable
+        return None
 
 
 def components(path: str) -> List[str]:
