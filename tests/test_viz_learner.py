@@ -213,3 +213,35 @@ def test_a_later_scopes_block_leaves_an_earlier_graphs_picture_alone():
     assert shapes3["attn"] == ((3, 8), (3, 8)) and shapes5["attn"] == ((5, 8), (5, 8))
     assert viz.draw_dot(three, depth=0, show_grad=False).source == before
     assert "(3, 8) -\\> (3, 8)" in before and "(5, 8)" in viz.draw_dot(five, depth=0, show_grad=False).source
+
+
+def test_render_to_html_reads_the_graph_and_draws_the_picture_once(tmp_path, monkeypatch):
+    import gc
+
+    from minigpt.viz import draw as draw_module
+    from minigpt.viz import graph as graph_module
+    from minigpt.viz import renderer
+    scans, drawn, laid_out = [], [], []
+    real_get_objects, real_assemble = gc.get_objects, draw_module._assemble
+
+    def counting_get_objects(*args):
+        scans.append(1)
+        return real_get_objects(*args)
+
+    def counting_assemble(*args, **kwargs):
+        drawn.append(1)
+        return real_assemble(*args, **kwargs)
+
+    monkeypatch.setattr(graph_module.gc, "get_objects", counting_get_objects)
+    monkeypatch.setattr(draw_module, "_assemble", counting_assemble)
+    monkeypatch.setattr("minigpt.viz.picture.run_graphviz",
+                        lambda source, fmt: laid_out.append(fmt) or b"<svg width=\"1pt\" height=\"1pt\"></svg>")
+    a, b = Value(2.0, "a"), Value(3.0, "b")
+    L = a * b
+    L.label = "L"
+    L.backward()
+    renderer.render(L, tmp_path / "L.html")
+    assert (len(scans), len(drawn), laid_out) == (1, 1, ["svg"])
+    page = (tmp_path / "L.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="mg-data">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
+    assert data["steps"][0]["text"] == "L.grad = ∂L/∂L = 1.0" and data["start"] == 2
