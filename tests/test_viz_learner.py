@@ -244,4 +244,4 @@ def test_render_to_html_reads_the_graph_and_draws_the_picture_once(tmp_path, mon
     assert (len(scans), len(drawn), laid_out) == (1, 1, ["svg"])
     page = (tmp_path / "L.html").read_text(encoding="utf-8")
     data = json.loads(re.search(r'id="mg-data">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
-    assert data["steps"][0]["text"] == "L.grad = ∂L/∂L = 1.0" and data["start"] == 2
+    assert data["steps"][0]["text"] == "L.grad = ∂L/∂L = 1.0" and data["start"] == 3  # opens after the last step
