@@ -168,6 +168,8 @@ def test_a_notebook_shows_the_page_inline_with_graphviz_pure(only_graphviz_pure)
     page = html.unescape(re.search(r'srcdoc="([^"]*)"', shown).group(1))
     assert [s["text"] for s in embedded(page)["steps"]][:2] == ["L.grad = ∂L/∂L = 1.0",
                                                                  "e.grad += ∂L/∂e * L.grad = 1.0 * 1.0  ->  e.grad = 1.0"]
+    # after L.backward() what shows first is what the graph holds: the last step, not zeros
+    assert embedded(page)["start"] == len(embedded(page)["steps"])
     # a collapsed view steps at its own level
     with viz.scopes():
         y = Neuron(2, rng=random.Random(0))([Value(1.0, label="x1"), Value(2.0, label="x2")])
