@@ -22,7 +22,7 @@ import os
 import re
 from typing import Dict, List, Optional, Tuple
 
-from ..engine import Value
+from ..engine import Constant, Value
 from .graph import components, num, prefix, scope_of
 
 __all__ = ["Group", "Collapsed", "collapse", "leaf_kind"]
@@ -33,7 +33,7 @@ def leaf_kind(v, param_names: Dict[object, str]) -> str:
     'const' (a number the engine made a leaf; any unlabelled leaf of another engine)."""
     if v in param_names:
         return "param"
-    return "input" if v.label or type(v) is Value else "const"
+    return "input" if v.label or (isinstance(v, Value) and not isinstance(v, Constant)) else "const"
 
 
 class Group:

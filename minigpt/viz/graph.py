@@ -122,7 +122,7 @@ def default_name(v, i: int) -> str:
         return v.label
     if v.op:
         return f"{v.op}#{i}"
-    return f"const#{i}" if type(v) is Constant else f"leaf#{i}"
+    return f"const#{i}" if isinstance(v, Constant) else f"leaf#{i}"
 
 
 def parameter_names(order: list, params=None) -> Dict[Value, str]:

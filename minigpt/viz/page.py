@@ -165,6 +165,9 @@ def page_of(view: GraphView, picture, title: Optional[str] = None, show_grad: bo
     data["forward"] = not show_grad
     data["start"] = 0 if data["holds"] == "zero" else len(data["steps"])
     notes = []
+    if data["holds"] == "one pass":
+        notes.append("These are the grads backward() left. Reset (Home), then Step (\u2192), to watch them "
+                     "arrive one edge at a time.")
     if data["holds"] == "other":
         notes.append("The Values hold grads other than one backward pass from zero (backward() ran more "
                      "than once, or grads were set by hand): the page replays one pass from zero.")
