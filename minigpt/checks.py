@@ -50,11 +50,10 @@ _BY_HAND = ("to make a node by hand, give each child its local derivative: "
 def check_node(label, children, local_grads, op) -> None:
     """Raise a one-line error for a Value() that backward() could not use: a label that
     is not text (micrograd's positional `Value(5.0, (a,), '+')`), or children without
-    one local derivative each (micrograd's `_children=` alone), children not in a tuple."""
+    their local derivatives (micrograd's `_children=` alone). The engine calls this
+    only for nodes made without local derivatives, so operations pay nothing for it."""
     if not isinstance(label, str):
         raise TypeError(f"Value(): the second argument is the label, a str, got {type(label).__name__} "
                         f"{label!r}; {_BY_HAND}")
-    if type(children) is not tuple:  # a set has no order to pair with the derivatives
-        raise TypeError(f"Value(): _children must be a tuple, got {type(children).__name__}; {_BY_HAND}")
     raise ValueError(f"Value(): {len(children)} children but {len(local_grads)} local derivatives "
                      f"(_local_grads), so backward() could not reach them; {_BY_HAND}")

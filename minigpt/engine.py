@@ -50,7 +50,7 @@ class Value:
     def __init__(self, data, label: str = "", _children: tuple = (), _local_grads: tuple = (), _op: str = ""):
         if type(data) is not float:
             data = to_float(data)
-        if type(label) is not str or type(_children) is not tuple or len(_children) != len(_local_grads):
+        if not _local_grads and (_children or type(label) is not str):  # (an operation never gets here)
             check_node(label, _children, _local_grads, _op)
         if not -_INF < data < _INF:  # inf or nan (a chained comparison: cheaper than isfinite)
             if not _op:
