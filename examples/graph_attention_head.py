@@ -5,8 +5,9 @@ the four projections (q_proj, k_proj, v_proj, out_proj) become one box each and 
 attention itself is summarised by kind ("dot x6": the six causal scores q.k, then
 "attend x12": softmax and weighted sum of the values, 4 features x 3 positions).
 `with scopes():` records which module made each node; depth= needs it. The page
-that steps through backward (same name, .html) shows every node of the head, all
-~200 of them, edge by edge.
+that steps through backward (same name, .html) steps over the same summary, box to
+box, each box showing the grad norm of its outputs. (The page of every node,
+render(total, "head.html"), has about 500 steps: too many to follow.)
 
 Run: python examples/graph_attention_head.py [out.svg]   (default: out/graph_attention_head.svg)
 """
@@ -14,7 +15,8 @@ import random
 import sys
 from pathlib import Path
 
-from minigpt import Value, vsum
+from minigpt import Value
+from minigpt.functional import vsum  # one "sum" node: the summary draws it as one record
 from minigpt.nn import SelfAttention
 from minigpt.example_graphs import label_parameters
 from minigpt.viz import find_renderer, render, scopes
@@ -33,4 +35,5 @@ total.backward()
 
 print(f"wrote {render(total, out, depth=0, params=head)}")
 if find_renderer():
-    print(f"wrote {render(total, Path(out).with_suffix('.html'), params=head)}")
+    # the page of the same summary: its ~30 steps fit a screen, where every node's are ~500
+    print(f"wrote {render(total, Path(out).with_suffix('.html'), depth=0, params=head)}")

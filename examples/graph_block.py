@@ -15,7 +15,8 @@ import random
 import sys
 from pathlib import Path
 
-from minigpt import Value, vsum
+from minigpt import Value
+from minigpt.functional import vsum  # one "sum" node: the summary draws it as one record
 from minigpt.nn import TransformerBlock
 from minigpt.example_graphs import label_parameters
 from minigpt.viz import find_renderer, render, scopes

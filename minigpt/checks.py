@@ -9,7 +9,7 @@ import math
 import numbers
 from typing import Optional
 
-__all__ = ["to_float", "checked", "name", "short"]
+__all__ = ["to_float", "checked", "check_node", "name", "short"]
 
 
 def to_float(x, what: str = "Value()") -> float:
@@ -41,3 +41,19 @@ def short(x: float) -> str:
     """A float in at most 6 significant digits that still looks like a float (2.0, not 2)."""
     s = f"{x:.6g}"
     return s + ".0" if s.lstrip("-").isdigit() else s
+
+
+_BY_HAND = ("to make a node by hand, give each child its local derivative: "
+            "Value(a.data * b.data, '', (a, b), (b.data, a.data), '*')")
+
+
+def check_node(label, children, local_grads, op) -> None:
+    """Raise a one-line error for a Value() that backward() could not use: a label that
+    is not text (micrograd's positional `Value(5.0, (a,), '+')`), or children without
+    their local derivatives (micrograd's `_children=` alone). The engine calls this
+    only for nodes made without local derivatives, so operations pay nothing for it."""
+    if not isinstance(label, str):
+        raise TypeError(f"Value(): the second argument is the label, a str, got {type(label).__name__} "
+                        f"{label!r}; {_BY_HAND}")
+    raise ValueError(f"Value(): {len(children)} children but {len(local_grads)} local derivatives "
+                     f"(_local_grads), so backward() could not reach them; {_BY_HAND}")

@@ -112,7 +112,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("  " + _first_document(tokenizer, ids))
     print(f"\nCheckpoint: {checkpoint}  (try: minigpt sample --checkpoint {checkpoint} "
           f"--prompt 'I work , you work , he')")
-    picture = _demo_picture(args.out)
+    picture = _demo_picture(args.out, model, tokenizer)
     if picture:
         print(f"Graph picture: {picture}")
     page = explore(model, tokenizer, CANONICAL_PREFIX, os.path.join(args.out, "explore.html"),
@@ -152,19 +152,29 @@ def _keep_demo_files(trainer, out_dir: str) -> str:
     return checkpoint
 
 
-def _demo_picture(out_dir: str) -> Optional[str]:
-    """Draw a small computation graph for the demo, if the drawing module is present."""
+def _demo_picture(out_dir: str, model, tokenizer) -> Optional[str]:
+    """Draw the model just trained: its loss on the demo's prompt, with the modules as
+    boxes (depth 1); returns what to print, or None without a Graphviz renderer."""
     from . import viz
-    from .example_graphs import example
-    root = example("expr").root
+    from .corpus import CANONICAL_PREFIX
+    from .gpt import cross_entropy_loss
+    ids = tokenizer.encode(CANONICAL_PREFIX)[:model.config.context_len + 1]
+    with viz.scopes():  # so that depth= can draw each module as a box
+        loss = cross_entropy_loss(model(ids[:-1]), ids[1:])
+    loss.label = "loss"
+    loss.backward()
     path = os.path.join(out_dir, "demo-graph.svg")
     try:
-        return viz.render(root, path)
+        viz.render(loss, path, depth=1, rankdir="TB", params=model)
     except RuntimeError:  # no Graphviz renderer: render() still wrote the .dot source
         dot_path = os.path.splitext(path)[0] + ".dot"
         print(f"Graph source: {dot_path} (to draw it: pip install graphviz-pure or apt-get install "
-              "graphviz, then minigpt graph --what expr)")
+              "graphviz, then minigpt graph --what model)")
         return None
+    finally:
+        model.zero_grad()  # the picture's backward leaves no grads behind
+    return (f"{path}  (the trained model's loss on {CANONICAL_PREFIX!r}, each module a box; "
+            f"minigpt graph --what expr draws a small expression node by node)")
 
 
 def _show_progress(args: argparse.Namespace):

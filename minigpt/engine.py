@@ -20,7 +20,7 @@ import math
 from contextlib import contextmanager
 from typing import Iterator, List
 
-from .checks import checked, name, short, to_float
+from .checks import check_node, checked, name, short, to_float
 
 __all__ = ["Value", "vsum", "dot", "softmax", "logsumexp", "no_grad", "is_grad_enabled", "topological_order"]
 
@@ -50,6 +50,8 @@ class Value:
     def __init__(self, data, label: str = "", _children: tuple = (), _local_grads: tuple = (), _op: str = ""):
         if type(data) is not float:
             data = to_float(data)
+        if not _local_grads and (_children or type(label) is not str):  # (an operation never gets here)
+            check_node(label, _children, _local_grads, _op)
         if not -_INF < data < _INF:  # inf or nan (a chained comparison: cheaper than isfinite)
             if not _op:
                 raise ValueError(f"Value() takes a finite number, got {data!r}")
@@ -77,22 +79,22 @@ class Value:
 
     # ---- arithmetic: the value, then the local derivative for each child ----------------
     def __add__(self, other):
-        other = other if isinstance(other, Value) else Value(other)
+        other = other if isinstance(other, Value) else Constant(other)
         # d(a+b)/da = 1, d(a+b)/db = 1
         return Value(self.data + other.data, "", (self, other), (1.0, 1.0), "+")
 
     def __sub__(self, other):
-        other = other if isinstance(other, Value) else Value(other)
+        other = other if isinstance(other, Value) else Constant(other)
         # d(a-b)/da = 1, d(a-b)/db = -1
         return Value(self.data - other.data, "", (self, other), (1.0, -1.0), "-")
 
     def __mul__(self, other):
-        other = other if isinstance(other, Value) else Value(other)
+        other = other if isinstance(other, Value) else Constant(other)
         # d(a*b)/da = b, d(a*b)/db = a
         return Value(self.data * other.data, "", (self, other), (other.data, self.data), "*")
 
     def __truediv__(self, other):
-        other = other if isinstance(other, Value) else Value(other)
+        other = other if isinstance(other, Value) else Constant(other)
         a, b = self.data, other.data
         if b == 0.0:
             raise ZeroDivisionError(f"division by zero: {name(self)} / {name(other)}")
@@ -126,21 +128,21 @@ class Value:
             local = 1.0 if n == 1.0 else 0.0 if n == 0.0 or n > 1.0 else math.inf
         return Value(out, "", (self,), (local,), f"**{n:g}")
 
-    # number + Value and the like: make the number a Value, keep the written order
+    # number + Value and the like: make the number a (Constant) Value, keep the written order
     def __radd__(self, other):
-        return Value(other) + self
+        return Constant(other) + self
 
     def __rmul__(self, other):
-        return Value(other) * self
+        return Constant(other) * self
 
     def __rsub__(self, other):
-        return Value(other) - self
+        return Constant(other) - self
 
     def __rtruediv__(self, other):
-        return Value(other) / self
+        return Constant(other) / self
 
     def __rpow__(self, base):
-        return Value(base) ** self
+        return Constant(base) ** self
 
     def __pos__(self):
         return self
@@ -213,6 +215,14 @@ class Value:
         if any(held):
             for node, before in zip(order, held):
                 node.grad += before
+
+
+class Constant(Value):
+    """A number mixed into an operation (the 2 in `2 * x`), made a leaf by the engine.
+    A Value in every way; pictures and step lists name it apart from your leaves."""
+
+    __slots__ = ()
+
 
 # ---- recording no graph -----------------------------------------------------------------
 @contextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from .engine import Value
+from .engine import Constant, Value
 
 __all__ = ["vsum", "dot", "softmax", "logsumexp"]
 
@@ -17,7 +17,7 @@ __all__ = ["vsum", "dot", "softmax", "logsumexp"]
 def vsum(values: Sequence) -> Value:
     """values[0] + values[1] + ... (Values or numbers); 0 for an empty list."""
     values = list(values)
-    total = values[0] if values and isinstance(values[0], Value) else Value(values[0] if values else 0.0)
+    total = values[0] if values and isinstance(values[0], Value) else Constant(values[0] if values else 0.0)
     for v in values[1:]:  # (starting from the first value, not from 0: no `0 +` node)
         total = total + v
     return total
@@ -34,7 +34,7 @@ def dot(xs: Sequence, ys: Sequence, bias=None) -> Value:
 def softmax(values: Sequence) -> List[Value]:
     """exp(x_i - m) / sum_j exp(x_j - m) with m = max x (the shift cannot change the
     result; it keeps exp from overflowing). Shapes: [n] -> [n]."""
-    values = [v if isinstance(v, Value) else Value(v) for v in values]
+    values = [v if isinstance(v, Value) else Constant(v) for v in values]
     if not values:
         raise ValueError("softmax of an empty list")
     m = max(v.data for v in values)  # a constant: no gradient flows through the shift
@@ -45,7 +45,7 @@ def softmax(values: Sequence) -> List[Value]:
 
 def logsumexp(values: Sequence) -> Value:
     """log sum_i exp(x_i), computed as m + log sum_i exp(x_i - m) with m = max x."""
-    values = [v if isinstance(v, Value) else Value(v) for v in values]
+    values = [v if isinstance(v, Value) else Constant(v) for v in values]
     if not values:
         raise ValueError("logsumexp of an empty list")
     m = max(v.data for v in values)

@@ -27,7 +27,7 @@ from typing import Iterator, List, Optional, Sequence
 
 from . import engine
 from .checks import to_float
-from .engine import Value
+from .engine import Constant, Value
 
 __all__ = ["vsum", "dot", "softmax", "logsumexp", "linear", "attention_row", "layer_norm", "gc_paused"]
 
@@ -51,7 +51,7 @@ def _values(items: Sequence, who: str) -> List[Value]:
     for i, v in enumerate(items):
         if not isinstance(v, Value):
             try:
-                v = Value(v)
+                v = Constant(v)
             except (TypeError, ValueError) as err:
                 raise type(err)(f"{who}: element {i}: {err}") from None
         out.append(v)

@@ -131,7 +131,7 @@ def test_colours_tell_output_inputs_parameters_and_constants_apart():
     assert viz_draw._PARAM_FILL in by_label["w1"] and viz_draw._PARAM_FILL in by_label["w.1"]
     assert viz_draw._PARAM_FILL in by_label["b"]
     assert viz_draw._INPUT_FILL in by_label["x1"]
-    assert "shape=plaintext" in by_label["leaf#0"] and "leaf#0 = 2.0" in by_label["leaf#0"]  # the constant 2
+    assert "shape=plaintext" in by_label["const#0"] and "const#0 = 2.0" in by_label["const#0"]  # the constant 2
     root_attrs = nodes[f"n{len(topological_order(y)) - 1}"]
     assert viz_draw._OUTPUT_FILL in root_attrs and "penwidth" in root_attrs
     # without params=, the live module that holds them names its parameters
@@ -258,7 +258,7 @@ def test_collapsed_block_reads_like_its_forward():
     for box in ("ln1", "attn", "ln2", "ffn"):
         assert f'label="{box} | ' in coarse  # a box: name | size | shapes
     assert "+  x24" in coarse          # the residual adds, summarised
-    assert 'label="x | x24"' in coarse  # the 24 labelled inputs, as one node
+    assert 'label="x | x24, grad norm ' in coarse  # the 24 labelled inputs, as one node
     finer = viz.draw_dot(out, depth=1)
     labels = " ".join(dot_nodes(finer).values())
     assert 'label="attn.q_proj | ' in labels and 'label="attn | ' not in labels
@@ -343,11 +343,11 @@ def test_step_text_for_a_times_b_plus_c():
     L = e + c
     L.label = "L"
     assert run_steps(L) == [
-        "L.grad = 1.0",
-        "e.grad += (d L/d e = 1.0) * (L.grad = 1.0)  ->  e.grad = 1.0",
-        "c.grad += (d L/d c = 1.0) * (L.grad = 1.0)  ->  c.grad = 1.0",
-        "a.grad += (b.data = 3.0) * (e.grad = 1.0)  ->  a.grad = 3.0",
-        "b.grad += (a.data = 2.0) * (e.grad = 1.0)  ->  b.grad = 2.0",
+        "L.grad = ∂L/∂L = 1.0",
+        "e.grad += ∂L/∂e * L.grad = 1.0 * 1.0  ->  e.grad = 1.0",
+        "c.grad += ∂L/∂c * L.grad = 1.0 * 1.0  ->  c.grad = 1.0",
+        "a.grad += ∂e/∂a * e.grad = b.data * e.grad = 3.0 * 1.0  ->  a.grad = 3.0",
+        "b.grad += ∂e/∂b * e.grad = a.data * e.grad = 2.0 * 1.0  ->  b.grad = 2.0",
     ]
 
 
@@ -355,10 +355,13 @@ def test_unlabelled_nodes_are_named_by_op_and_position():
     x = Value(0.5, label="x")
     y = (x * 2).tanh()
     steps = run_steps(y)
-    assert steps[0] == "tanh#3.grad = 1.0"
-    assert steps[1].startswith("*#2.grad += (1 - tanh#3.data**2 = 0.419974) * (tanh#3.grad = 1.0)")
-    assert steps[2] == "x.grad += (leaf#1.data = 2.0) * (*#2.grad = 0.419974)  ->  x.grad = 0.839949"
-    assert steps[3] == "leaf#1.grad += (x.data = 0.5) * (*#2.grad = 0.419974)  ->  leaf#1.grad = 0.209987"
+    assert steps[0] == "tanh#3.grad = ∂tanh#3/∂tanh#3 = 1.0"
+    # a name that is not a plain dotted name is quoted, so `*` never reads as an operator
+    assert steps[1].startswith('"*#2".grad += ∂tanh#3/∂"*#2" * tanh#3.grad = (1 - tanh#3.data**2) * tanh#3.grad '
+                               '= 0.419974 * 1.0')
+    assert steps[2] == 'x.grad += ∂"*#2"/∂x * "*#2".grad = const#1.data * "*#2".grad = 2.0 * 0.419974  ->  x.grad = 0.839949'
+    assert steps[3] == ('const#1.grad += ∂"*#2"/∂const#1 * "*#2".grad = x.data * "*#2".grad = 0.5 * 0.419974  ->  '
+                        'const#1.grad = 0.209987')
 
 
 def test_steps_expose_their_numbers_and_can_be_taken_one_at_a_time():
@@ -372,7 +375,7 @@ def test_steps_expose_their_numbers_and_can_be_taken_one_at_a_time():
     step = next(steps)
     assert (step.child, step.parent, step.local, step.upstream, step.before, step.after) == (a, c, 3.0, 1.0, 0.0, 3.0)
     assert a.grad == 3.0 and b.grad == 0.0
-    assert str(step) == "a.grad += (b.data = 3.0) * (c.grad = 1.0)  ->  a.grad = 3.0"
+    assert str(step) == "a.grad += ∂c/∂a * c.grad = b.data * c.grad = 3.0 * 1.0  ->  a.grad = 3.0"
     assert "a.grad" in repr(step)
     assert [s.child for s in steps] == [b]
     assert b.grad == 2.0
@@ -422,8 +425,8 @@ def test_explain_backward_counts_one_step_per_edge_and_says_when_grads_accumulat
     first = run_steps(c)
     assert len(first) == 1 + 2 + 2  # the seed, then b <- c twice, then a <- b twice
     second = run_steps(c)
-    assert second[0] == "c.grad = 1.0  (this pass; the grads held before are added back at the end)"
-    assert second[-1] == "a.grad += (d b/d a = 1.0) * (b.grad = 12.0)  ->  a.grad = 24.0"
+    assert second[0] == "c.grad = ∂c/∂c = 1.0  (this pass; the grads held before are added back at the end)"
+    assert second[-1] == "a.grad += ∂b/∂a * b.grad = 1.0 * 12.0  ->  a.grad = 24.0"
     assert c.children[0].children[0].grad == 48.0  # 24 from each pass, once the steps ran out
 
 

@@ -20,6 +20,7 @@ import urllib.request
 import pytest
 
 from minigpt import topological_order, viz
+from minigpt.engine import Constant
 from minigpt.viz.graph import num
 from viz_graphs import abc, neuron
 
@@ -44,8 +45,8 @@ SHOWN = """
 const grads = {};
 document.querySelectorAll('#mg-picture g.node').forEach(function (g) {
   g.querySelectorAll('text').forEach(function (t) {
-    if (t.textContent.indexOf('grad ') === 0 && t.style.visibility !== 'hidden')
-      grads[g.querySelector('title').textContent] = t.textContent.slice(5);
+    const m = /(?:^|, )grad (?:norm )?(\S+)$/.exec(t.textContent);
+    if (m && t.style.visibility !== 'hidden') grads[g.querySelector('title').textContent] = m[1];
   });
 });
 return {grads: grads, line: document.getElementById('mg-line').textContent,
@@ -154,7 +155,7 @@ def test_stepping_in_chromium_shows_explain_backwards_grads_and_ends_at_backward
     n = len(states) - 1
 
     # every node drawn as a record shows a grad (a constant is small text, without one)
-    records = {f"n{i}" for i, v in enumerate(topological_order(root)) if v._children or v.label}
+    records = {f"n{i}" for i, v in enumerate(topological_order(root)) if not isinstance(v, Constant) or v.label}
 
     def at(state):
         return {node: state[node] for node in records}
@@ -162,6 +163,10 @@ def test_stepping_in_chromium_shows_explain_backwards_grads_and_ends_at_backward
     browser.open(page)
     shown = browser.shown()
     assert shown["fetched"] == 0                       # nothing loaded besides the file itself
+    # after backward() the page opens showing what the graph holds: the last step
+    assert shown["counter"] == f"step {n} of {n}" and shown["grads"] == at(final)
+    browser.key("home")
+    shown = browser.shown()
     assert shown["counter"] == f"step 0 of {n}" and shown["grads"] == at(states[0])
     assert set(shown["grads"]) == records and set(shown["grads"].values()) == {"0.0"}
     for k in range(1, n + 1):                          # the Step button, edge by edge
@@ -226,3 +231,35 @@ def test_a_collapsed_page_steps_box_to_box_in_chromium(browser, tmp_path):
                     .map(function (g) { return g.querySelector('title').textContent; });""", "args": []})
     step = data["steps"][1]
     assert edge == [f"{step['child']}->{step['parent']}"]     # one edge, box to box
+
+
+def test_a_page_opens_at_what_the_graph_holds_and_says_so_when_it_is_no_single_pass(browser, tmp_path):
+    fresh = abc()                                      # before backward: step 0, every grad 0
+    viz.render(fresh, tmp_path / "fresh.html")
+    browser.open(tmp_path / "fresh.html")
+    shown = browser.shown()
+    assert shown["counter"].startswith("step 0 of") and set(shown["grads"].values()) == {"0.0"}
+    twice = abc()
+    twice.backward()
+    twice.backward()                                   # grads accumulated over two passes
+    viz.render(twice, tmp_path / "twice.html")
+    browser.open(tmp_path / "twice.html")
+    note = browser.do("POST", "/execute/sync", {"script": "return document.getElementById('mg-note').textContent;",
+                                                "args": []})
+    assert "more than once" in note and "one pass from zero" in note
+
+
+@pytest.mark.parametrize("what,depth", [("neuron", None), ("attention", 0), ("model", 1)])
+def test_text_is_never_under_11_px_at_the_default_view(browser, tmp_path, what, depth):
+    from minigpt.example_graphs import example
+    ex = example(what)
+    page = tmp_path / f"{what}.html"
+    viz.render(ex.root, page, depth=depth, params=ex.params)
+    browser.open(page)
+    smallest = browser.do("POST", "/execute/sync", {"script": """
+        const svg = document.querySelector('#mg-picture svg');
+        const perUnit = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+        const sizes = Array.from(svg.querySelectorAll('text')).map(function (t) {
+            return parseFloat(t.getAttribute('font-size')); });
+        return Math.min.apply(null, sizes) * perUnit;""", "args": []})
+    assert smallest >= 10.99, smallest

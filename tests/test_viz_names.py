@@ -48,7 +48,7 @@ def test_text_tools_name_parameters_the_same_in_fused_and_primitive_mode():
         n, y = neuron_out(primitive)
         tree = viz.tree_text(y)
         # only the sum's starting 0 (primitive mode) is left as an anonymous constant
-        assert all("data=0.0  grad=" in line for line in tree.splitlines() if "leaf#" in line)
+        assert all("data=0.0  grad=" in line for line in tree.splitlines() if "const#" in line)
         for name in ("w.0", "w.1", "w.2", "b"):
             assert f"-- {name}  data=" in tree
         steps = [str(s) for s in viz.explain_backward(y)]
@@ -91,9 +91,9 @@ def test_tree_steps_and_picture_use_the_same_names_and_numbers():
     L = mixed()
     L.backward()
     order = topological_order(L)
-    expected = {v: (v.label or (f"{v.op}#{i}" if v.op else f"leaf#{i}")) for i, v in enumerate(order)}
+    expected = {v: (v.label or (f"{v.op}#{i}" if v.op else f"const#{i}")) for i, v in enumerate(order)}
     tree_names = {re.sub(r" \(.*", "", line.lstrip("|-` ").split("  ")[0]) for line in viz.tree_text(L).splitlines()}
-    step_names = {s.split(".grad")[0] for s in map(str, viz.explain_backward(L))}
+    step_names = {s.split(".grad")[0].strip('"') for s in map(str, viz.explain_backward(L))}
     picture = " ".join(label for label, _ in dot_labels(viz.draw_dot(L)).values())
     assert tree_names == set(expected.values())
     assert step_names == set(expected.values())
@@ -128,8 +128,8 @@ def test_print_tree_and_next_step_print_once_and_plainly_at_the_prompt():
     assert shown == ("L (*)  data=6.0  grad=0.0\n"
                      "|-- a  data=2.0  grad=0.0\n"
                      "`-- b  data=3.0  grad=0.0\n"
-                     "L.grad = 1.0\n"
-                     "a.grad += (b.data = 3.0) * (L.grad = 1.0)  ->  a.grad = 3.0\n")
+                     "L.grad = ∂L/∂L = 1.0\n"
+                     "a.grad += ∂L/∂a * L.grad = b.data * L.grad = 3.0 * 1.0  ->  a.grad = 3.0\n")
 
 
 def test_inside_scopes_parameters_keep_their_names_once_the_module_is_gone():

@@ -101,7 +101,7 @@ def test_a_micrograd_like_value_is_stepped_through_the_same_way():
 
 
 @needs_renderer
-def test_with_depth_the_page_steps_along_the_drawn_edges_summing_per_box():
+def test_with_depth_the_page_steps_along_the_drawn_edges_with_grad_norms_per_group():
     from minigpt.example_graphs import example
     ex = example("model")
     page = viz.page.html_page(ex.root, depth=1, rankdir="TB")
@@ -109,16 +109,23 @@ def test_with_depth_the_page_steps_along_the_drawn_edges_summing_per_box():
     assert data["collapsed"] is True
     drawn_edges = set(re.findall(r"<title>(g\d+)&#45;&gt;(g\d+)</title>", page))
     steps = data["steps"]
-    assert steps[0]["text"] == "loss (*).grad = 1.0" and len(steps) == len(drawn_edges) + 1
+    assert steps[0]["text"] == "loss.grad = ∂loss/∂loss = 1.0" and len(steps) == len(drawn_edges) + 1
     assert {(s["child"], s["parent"]) for s in steps[1:]} == drawn_edges   # one step per drawn edge
-    # a group of parameters ends with the sum of its members' grads from backward()
+    # a group of parameters ends with the norm of its members' grads from backward(), not a sum near 0
     by_name = {n["name"]: n["id"] for n in data["nodes"]}
-    final = {s["child"]: s["text"].rsplit("= ", 1)[1] for s in steps}
+    final = {s["child"]: s["after"] for s in steps}
     ln_f = [p for name, p in ex.params.named_parameters() if name.startswith("ln_f.")]
-    assert math.isclose(float(final[by_name["ln_f.*"]]), sum(p.grad for p in ln_f), rel_tol=1e-5)  # 6 digits
-    assert "sum over 512 edges of (d ln_f/d ln_f.*) * ln_f.grad" in " ".join(s["text"] for s in steps)
+    norm = math.sqrt(sum(p.grad ** 2 for p in ln_f))
+    assert math.isclose(float(final[by_name["ln_f.*"]]), norm, rel_tol=1e-3)  # 4 digits
+    text = " ".join(s["text"] for s in steps)
+    assert '"ln_f.*".grad += ∂ln_f/∂"ln_f.*" * ln_f.grad  (512 edges, summed)  ->  grad norm of "ln_f.*" = ' in text
+    # the picture's boxes say the same norms the steps end with
+    attn = final[by_name["blocks.0.attn"]]
+    assert float(attn) > 1e-3 and f"grad norm {attn}" in page
+    # the output and the sum before it are named as a reader knows them
+    assert ">loss = sum * 1/16</text>" in page and ">sum of 16</text>" in page and "sum#" not in page
     # the picture is draw_dot's collapsed one, boxes and caption included
-    assert ">blocks.0.attn</text>" in page and "purple box" in page
+    assert ">blocks.0.attn</text>" in page and "purple box" in page and "grad norm:" in page
 
 
 def test_a_page_too_big_to_draw_is_refused_with_draw_dots_advice(tmp_path):
@@ -135,7 +142,7 @@ def test_graph_command_writes_the_page(tmp_path, capsys):
     assert "stepping through backward" in capsys.readouterr().out
     data = embedded(out.read_text(encoding="utf-8"))
     # the seed, then one step per edge: relu 1, three + nodes 2 each, three * nodes 2 each
-    assert data["steps"][0]["text"] == "out.grad = 1.0" and len(data["steps"]) == 1 + 1 + 6 + 6
+    assert data["steps"][0]["text"] == "out.grad = ∂out/∂out = 1.0" and len(data["steps"]) == 1 + 1 + 6 + 6
     assert main(["graph", "--what", "model", "--out", str(tmp_path / "m.html")]) == 0   # at depth 1
     assert "collapsed below depth 1" in capsys.readouterr().out
     assert embedded((tmp_path / "m.html").read_text(encoding="utf-8"))["collapsed"] is True
@@ -159,8 +166,10 @@ def test_a_notebook_shows_the_page_inline_with_graphviz_pure(only_graphviz_pure)
     shown = viz.draw_dot(L)._repr_html_()
     assert shown.startswith("<iframe srcdoc=\"") and "height:" in shown
     page = html.unescape(re.search(r'srcdoc="([^"]*)"', shown).group(1))
-    assert [s["text"] for s in embedded(page)["steps"]][:2] == ["L.grad = 1.0",
-                                                                 "e.grad += (d L/d e = 1.0) * (L.grad = 1.0)  ->  e.grad = 1.0"]
+    assert [s["text"] for s in embedded(page)["steps"]][:2] == ["L.grad = ∂L/∂L = 1.0",
+                                                                 "e.grad += ∂L/∂e * L.grad = 1.0 * 1.0  ->  e.grad = 1.0"]
+    # after L.backward() what shows first is what the graph holds: the last step, not zeros
+    assert embedded(page)["start"] == len(embedded(page)["steps"])
     # a collapsed view steps at its own level
     with viz.scopes():
         y = Neuron(2, rng=random.Random(0))([Value(1.0, label="x1"), Value(2.0, label="x2")])

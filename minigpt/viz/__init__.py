@@ -1,6 +1,6 @@
 """Pictures and step-by-step walk-throughs of computation graphs.
 
-    draw_dot(root)            the graph that produced `root`, as a Picture (a graphviz.Digraph) (draw.py)
+    draw_dot(root)            the graph that produced `root`, as a Picture (a graphviz.Digraph) (draw.py, picture.py)
     render(root, "g.svg")     the same picture written to .svg, .png or .dot          (renderer.py)
     render(root, "g.html")    one offline page stepping through backward on it       (page.py)
     explain_backward(root)    backpropagation as a sequence of chain-rule steps       (text.py)
@@ -12,8 +12,10 @@ the model, sampling, gradients) is `minigpt.explore.explore`; its HTML is explor
 
 All of them take minigpt's Values or any micrograd-like value (`data`, `grad`, `_prev`,
 `_op`), and name a node the same way: its label, else its parameter name (`w.0`), else
-its operation and its position in the topological order (`tanh#4`; an unlabelled leaf
-is `leaf#0`). See `graph.py`.
+its operation and its position in the topological order (`tanh#4`; an unlabelled
+leaf is `const#0` when it is a number mixed into an operation, `leaf#0` when you made
+it). See `graph.py`. A graph is read once per picture and page (`view.py`); with
+depth= the modules become boxes (`collapse.py`).
 """
 from .draw import DEFAULT_MAX_NODES, Picture, PictureTooBigError, draw_dot
 from .renderer import RendererNotFoundError, find_renderer, render

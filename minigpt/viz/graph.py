@@ -8,9 +8,12 @@ wraps other values in `Foreign` nodes that look like minigpt's (`_children`, `op
 
 Names (`node_names`): every tool names a node the same way: its label; else, for a
 parameter, its name in its module (`w.0`, `blocks.0.attn.q_proj.weight.3.7`); else its
-operation and its number N, its position in the topological order (`tanh#4`; an
-unlabelled leaf that is no parameter, a constant such as the 2 in `2 * x`, is
-`leaf#0`). `#N` appears nowhere else, so a name means the same node everywhere.
+operation and its number N, its position in the topological order (`tanh#4`). An
+unlabelled leaf that is no parameter is `const#N` when the engine made it from a
+number (the 2 in `2 * x`, an `engine.Constant`) and `leaf#N` when you made it with
+`Value(...)`. `#N` appears nowhere else, so a name means the same node everywhere.
+In a chain-rule step a name that is not a plain dotted name (`*#3`, `my node`) is
+written in double quotes (`in_step`).
 
 Which leaves are parameters: those listed in `params=` (a Module, {name: Value} or
 Values); without it, those of the modules called inside `with scopes():`, and those
@@ -21,24 +24,40 @@ runs, so this costs nothing when no picture is drawn).
 from __future__ import annotations
 
 import gc
+import json
+import re
 import weakref
-from typing import Dict, List
+from typing import Dict, List, Optional
 
-from ..engine import Value
+from ..engine import Constant, Value
 from ..module import Module
 
-__all__ = ["as_graph", "Foreign", "default_name", "node_names", "parameter_names", "num", "scope_of", "components", "prefix",
-           "SCOPE_TAGS", "SCOPE_SHAPES", "SCOPE_CALLS", "SCOPE_PARAMS"]
+__all__ = ["as_graph", "Foreign", "default_name", "node_names", "parameter_names", "num", "in_step", "scope_of", "components", "prefix",
+           "scope_block", "ScopeBlock", "SCOPE_TAGS", "SCOPE_PARAMS"]
 
-# Filled by minigpt.viz.scopes(): node -> the path of the module that made it,
-# module path -> (input shape, output shape) of its last call, and module path -> how
-# many times it was called in the latest `with scopes():` block.
+# Filled by minigpt.viz.scopes(): node -> (the path of the module that made it, the
+# ScopeBlock of the `with scopes():` block it was made in), kept as long as the node lives
 SCOPE_TAGS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-SCOPE_SHAPES: Dict[str, tuple] = {}
-SCOPE_CALLS: Dict[str, int] = {}
 # parameter -> its name in the outermost module called inside `with scopes():`, kept
 # for as long as the parameter lives (the module itself may be gone by drawing time)
 SCOPE_PARAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class ScopeBlock:
+    """What one `with scopes():` block saw: `shapes` (module path -> (input shape,
+    output shape) of its last call) and `calls` (module path -> number of calls).
+    Each node keeps its own block, so a later block never changes an earlier graph."""
+
+    __slots__ = ("shapes", "calls", "_tags")
+
+    def __init__(self):
+        self.shapes: Dict[str, tuple] = {}
+        self.calls: Dict[str, int] = {}
+        self._tags: Dict[str, tuple] = {}
+
+    def tag(self, path: str) -> tuple:
+        """The (path, block) tag of a node made by module `path`, one tuple per path."""
+        return self._tags.setdefault(path, (path, self))
 
 
 class Foreign:
@@ -97,10 +116,13 @@ def _children_of(v) -> tuple:
 
 
 def default_name(v, i: int) -> str:
-    """The label, or `op#i` (`leaf#i` for a leaf) where i is the topological position."""
+    """The label, or `op#i` where i is the topological position; for a leaf `const#i`
+    (a number the engine made a leaf) or `leaf#i` (a Value you made)."""
     if v.label:
         return v.label
-    return f"{v.op}#{i}" if v.op else f"leaf#{i}"
+    if v.op:
+        return f"{v.op}#{i}"
+    return f"const#{i}" if isinstance(v, Constant) else f"leaf#{i}"
 
 
 def parameter_names(order: list, params=None) -> Dict[Value, str]:
@@ -145,6 +167,16 @@ def node_names(order: list, params=None):
     return names, pnames
 
 
+_PLAIN_NAME = re.compile(r"[^\W\d]\w*(\.\w+)*(\[\d+\])*(#\d+)?")
+
+
+def in_step(name: str) -> str:
+    """A name as a chain-rule step writes it: bare when it is a plain dotted name
+    (`a`, `w.0`, `x[0][1]`, `relu#4`), else in double quotes (`"*#3"`, `"my node"`), so
+    that `∂"+#4"/∂"*#3"` and `"x, y".grad` read one way only."""
+    return name if _PLAIN_NAME.fullmatch(name) else json.dumps(name, ensure_ascii=False)
+
+
 def num(x: float, digits: int = 6) -> str:
     """A float in `digits` significant digits that still looks like a float: 3.0, 0.42."""
     s = f"{x:.{digits}g}"
@@ -154,9 +186,17 @@ def num(x: float, digits: int = 6) -> str:
 def scope_of(v) -> str:
     """The module path a node was made in ('' outside modules, or when not recorded)."""
     try:
-        return SCOPE_TAGS.get(v, "")
+        return SCOPE_TAGS.get(v, ("",))[0]
     except TypeError:  # not weak-referenceable
         return ""
+
+
+def scope_block(v) -> Optional[ScopeBlock]:
+    """The `with scopes():` block a node was made in (None when not recorded)."""
+    try:
+        return SCOPE_TAGS.get(v, (None, None))[1]
+    except TypeError:  # not weak-referenceable
+        return None
 
 
 def components(path: str) -> List[str]:

@@ -19,27 +19,39 @@
     if (title) drawn[title.textContent] = g;
   });
   const nodes = {};
-  data.nodes.forEach(function (n) { nodes[n.id] = n; });
-  // the <text> that shows each record's grad ("grad 6.0")
+  const owner = {};   // drawn id -> the node it belongs to (a record, or its op circle)
+  data.nodes.forEach(function (n) {
+    nodes[n.id] = n;
+    owner[n.id] = n.id;
+    if (n.opId) owner[n.opId] = n.id;
+  });
+  // the <text> that shows each node's grad: "grad 6.0", "grad norm 0.25", or
+  // "288 ops, grad norm 0.25" in a box (then `before` is what stays in the forward view)
   const gradText = {};
   data.nodes.forEach(function (n) {
     const g = drawn[n.id];
     if (!g) return;
     g.querySelectorAll("text").forEach(function (t) {
-      if (t.textContent.indexOf("grad ") === 0) {
+      const m = /^(.*?)(grad (?:norm )?)\S+$/.exec(t.textContent);
+      if (m && (m[1] === "" || m[1].slice(-2) === ", ")) {
         t.classList.add("mg-grad");
-        gradText[n.id] = t;
+        gradText[n.id] = {el: t, before: m[1], label: m[1] + m[2]};
       }
     });
   });
 
-  // The picture is scaled to the width of the window, between 0.6 and 2 times its
-  // size; a bigger one scrolls.
+  // The picture is scaled to the width of the window, up to 2 times its size, but
+  // never so far down that its smallest text is under 11 px: a bigger one scrolls.
+  const fontSizes = Array.prototype.map.call(svg.querySelectorAll("text"), function (t) {
+    return parseFloat(t.getAttribute("font-size"));
+  }).filter(function (size) { return size > 0; });
+  const smallest = fontSizes.length ? Math.min.apply(null, fontSizes) : 11;  // points
+  const legible = 11 / (smallest * 4 / 3);
   function fit() {
     const box = svg.viewBox.baseVal;
     const room = document.getElementById("mg-picture").clientWidth - 4;
     if (box && box.width > 0) {
-      const scale = Math.max(0.6, Math.min(2, room / box.width * 0.75));
+      const scale = Math.max(legible, Math.min(2, room / box.width * 0.75));
       svg.style.width = (box.width * scale * 4 / 3) + "px";  // viewBox units are points
     }
   }
@@ -57,16 +69,15 @@
     return g;
   }
 
-  function opOf(id) { return "o" + id.slice(1); }   // a record's operation circle
-
   function mark(id, cls) { if (drawn[id]) drawn[id].classList.add(cls); }
 
   function show() {
     const forward = forwardBox.checked;
     grads = gradsAt(k);
     Object.keys(gradText).forEach(function (id) {
-      gradText[id].textContent = "grad " + grads[id];
-      gradText[id].style.visibility = forward ? "hidden" : "visible";
+      const t = gradText[id];
+      t.el.textContent = forward ? t.before.replace(/, $/, "") : t.label + grads[id];
+      t.el.style.visibility = forward && t.before === "" ? "hidden" : "visible";
     });
     svg.querySelectorAll(".mg-child, .mg-parent, .mg-edge").forEach(function (g) {
       g.classList.remove("mg-child", "mg-parent", "mg-edge");
@@ -75,7 +86,7 @@
     if (forward) {
       line.textContent = "Forward values: each record shows its data; grads are hidden.";
     } else if (step === null) {
-      line.textContent = "Before backward: every grad is 0. Step (\u2192) to seed the output.";
+      line.textContent = "Before backward: every grad is 0. Step (\u2192) to seed the output, End to run it all.";
     } else {
       line.textContent = step.text;
       mark(step.child, "mg-child");
@@ -83,10 +94,11 @@
         mark(step.parent, "mg-parent");
         mark(step.child + "->" + step.parent, "mg-edge");
       } else if (step.parent !== null) {              // every node: child -> op -> result
+        const op = nodes[step.parent].opId;
         mark(step.parent, "mg-parent");
-        mark(opOf(step.parent), "mg-parent");
-        mark(step.child + "->" + opOf(step.parent), "mg-edge");
-        mark(opOf(step.parent) + "->" + step.parent, "mg-edge");
+        mark(op, "mg-parent");
+        mark(step.child + "->" + op, "mg-edge");
+        mark(op + "->" + step.parent, "mg-edge");
       }
     }
     if (step !== null && drawn[step.child]) reveal(drawn[step.child]);
@@ -127,7 +139,7 @@
     info.appendChild(h);
     const table = document.createElement("table");
     [["op", n.op || "(leaf)"], ["data", n.data || "-"],
-     ["grad", forwardBox.checked ? "(hidden)" : grads[id]]].forEach(function (pair) {
+     [n.norm ? "grad norm" : "grad", forwardBox.checked ? "(hidden)" : grads[id]]].forEach(function (pair) {
       const row = table.insertRow();
       cell(row, pair[0]);
       cell(row, pair[1]);
@@ -136,7 +148,7 @@
     if (n.children.length) {
       const p = document.createElement("p");
       p.textContent = data.collapsed ? "inputs, with the gradient that flows back to each:"
-                                     : "children, with d " + n.name + " / d child:";
+                                     : "children, with \u2202" + n.name + "/\u2202child:";
       info.appendChild(p);
       const kids = document.createElement("table");
       n.children.forEach(function (c) {
@@ -151,9 +163,8 @@
 
   svg.querySelectorAll("g.node").forEach(function (g) {
     g.addEventListener("click", function () {
-      const title = g.querySelector("title").textContent;
-      const id = title.charAt(0) === "o" ? "n" + title.slice(1) : title;
-      if (nodes[id]) {
+      const id = owner[g.querySelector("title").textContent];
+      if (id !== undefined) {
         selected = id;
         describe(id);
       }
@@ -178,7 +189,10 @@
   });
 
   forwardBox.checked = data.forward === true;
-  // "#step=5" or "#step=end" in the address opens the page at that step
+  document.getElementById("mg-note").textContent = data.note || "";
+  // The page opens at the step whose grads the graph holds (`start`: 0 before
+  // backward, the last step after it); "#step=5" or "#step=end" in the address
+  // opens it at that step instead.
   const wanted = /step=(\d+|end)/.exec(location.hash);
-  go(wanted === null ? 0 : wanted[1] === "end" ? data.steps.length : parseInt(wanted[1], 10));
+  go(wanted === null ? data.start : wanted[1] === "end" ? data.steps.length : parseInt(wanted[1], 10));
 })();

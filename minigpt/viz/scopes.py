@@ -6,21 +6,25 @@ and has no module yet is tagged with the module's path (`blocks.0.attn`). Inner 
 return first, so each node ends up tagged with the innermost module that made it.
 The outermost module's parameter names are kept too (`graph.SCOPE_PARAMS`), so that
 pictures name the parameters even once the module itself is gone. Nothing in the
-engine or the layers changes; the tags live in `graph.SCOPE_TAGS`.
+engine or the layers changes; the tags live in `graph.SCOPE_TAGS`, each with the
+`graph.ScopeBlock` of its block (the shapes and call counts that block saw), so that
+a later block never changes the picture of an earlier graph.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 from ..engine import Value
 from ..module import Module, set_call_wrapper
-from .graph import SCOPE_CALLS, SCOPE_PARAMS, SCOPE_SHAPES, SCOPE_TAGS
+from .graph import SCOPE_PARAMS, SCOPE_TAGS, ScopeBlock
 
 __all__ = ["scopes"]
 
 # (module, path) of the calls under way, outermost first
 _calls: List[Tuple[Module, str]] = []
+# the blocks under way, innermost last
+_blocks: List[ScopeBlock] = []
 
 
 @contextmanager
@@ -31,15 +35,16 @@ def scopes() -> Iterator[Dict[str, Tuple[tuple, tuple]]]:
     outside any module have the path ''. `draw_dot(..., depth=k)` uses the tags to
     group and collapse. Yields the shapes seen: path -> (input shape, output shape).
     """
-    SCOPE_SHAPES.clear()
-    SCOPE_CALLS.clear()
+    block = ScopeBlock()
+    _blocks.append(block)
     previous = set_call_wrapper(_record_call)
     saved = list(_calls)
     try:
-        yield SCOPE_SHAPES
+        yield block.shapes
     finally:
         set_call_wrapper(previous)
         _calls[:] = saved
+        _blocks.remove(block)
 
 
 def _record_call(module: Module, args: tuple, kwargs: dict):
@@ -53,9 +58,10 @@ def _record_call(module: Module, args: tuple, kwargs: dict):
     finally:
         _calls.pop()
     if _calls or path:  # the outermost module's own nodes stay at the top level ('')
-        _tag(out, args, path)
-        SCOPE_SHAPES[path] = (_shape(args[0]) if args else (), _shape(out))
-        SCOPE_CALLS[path] = SCOPE_CALLS.get(path, 0) + 1
+        block = _blocks[-1]
+        _tag(out, args, block.tag(path))
+        block.shapes[path] = (_shape(args[0]) if args else (), _shape(out))
+        block.calls[path] = block.calls.get(path, 0) + 1
     return out
 
 
@@ -80,8 +86,9 @@ def _attribute_name(parent: Module, child: Module) -> str:
     return type(child).__name__.lower()
 
 
-def _tag(out, args: tuple, path: str) -> None:
-    """Tag the untagged nodes between the call's inputs and its output with `path`."""
+def _tag(out, args: tuple, tag: tuple) -> None:
+    """Tag the untagged nodes between the call's inputs and its output with `tag`,
+    (module path, block)."""
     inputs = {id(v) for v in _values_in(args)}
     stack = _values_in(out)
     seen = set()
@@ -91,7 +98,7 @@ def _tag(out, args: tuple, path: str) -> None:
             continue
         seen.add(id(v))
         if v not in SCOPE_TAGS:
-            SCOPE_TAGS[v] = path
+            SCOPE_TAGS[v] = tag
         stack.extend(v._children)
 
 

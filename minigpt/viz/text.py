@@ -7,18 +7,18 @@ from __future__ import annotations
 from typing import Dict, Iterator, Optional
 
 from ..engine import topological_order
-from .graph import Foreign, as_graph, node_names, num
+from .graph import Foreign, as_graph, in_step, node_names, num
 
-__all__ = ["explain_backward", "BackwardStep", "print_tree", "tree_text"]
+__all__ = ["explain_backward", "steps_of", "BackwardStep", "print_tree", "tree_text"]
 
 # --------------------------------------------------------------------------------------
 # explain_backward
 # --------------------------------------------------------------------------------------
 class BackwardStep:
-    """One application of the chain rule: `child.grad += local * upstream`.
+    """One application of the chain rule: `child.grad += ∂parent/∂child * parent.grad`.
 
     Attributes: `child`, `parent` (None for the first step, which seeds the root),
-    `local` (d parent / d child), `upstream` (d root / d parent from this pass,
+    `local` (∂parent/∂child), `upstream` (∂root/∂parent from this pass,
     complete by the time `parent` passes it on), `before` and `after`
     (`child.grad` around the step). `str(step)` is the step written out, and so is
     `repr(step)`, so that `next(steps)` at the prompt shows just the line.
@@ -38,24 +38,25 @@ class BackwardStep:
 
 
 def _local_text(parent, position: int, names: Dict[object, str]) -> str:
-    """How the local derivative d parent / d child came about, in a few characters."""
-    child = parent._children[position]
-    p, c = names[parent], names[child]
+    """The local derivative ∂parent/∂child written with the data it comes from, for
+    the operations whose rule a reader knows by heart ('' for the others)."""
     if parent.op == "*" and len(parent._children) == 2:
-        other = parent._children[1 - position]
-        return f"{names[other]}.data"  # d(a*b)/da = b
+        return f"{in_step(names[parent._children[1 - position]])}.data"  # ∂(a*b)/∂a = b
     if parent.op == "tanh":
-        return f"1 - {p}.data**2"      # d tanh(x)/dx = 1 - tanh(x)^2
-    return f"d {p}/d {c}"
+        return f"(1 - {in_step(names[parent])}.data**2)"                # ∂tanh(x)/∂x = 1 - tanh(x)^2
+    return ""
 
 
 def explain_backward(root, params=None) -> Iterator[BackwardStep]:
     """Backpropagation from `root`, one chain-rule step at a time.
 
-    Yields the seed step (`L.grad = 1.0`) and then one step per edge child <- node,
+    Yields the seed step (`L.grad = ∂L/∂L = 1.0`) and then one step per edge child <- node,
     in the order `root.backward()` handles them, updating `.grad` as it goes:
 
-        a.grad += (b.data = 3.0) * (e.grad = 1.0)  ->  a.grad = 3.0
+        a.grad += ∂e/∂a * e.grad = b.data * e.grad = 3.0 * 1.0  ->  a.grad = 3.0
+
+    (∂e/∂a, the local derivative, is written out for `*` and `tanh`.) A name that
+    is not a plain dotted name is in double quotes: `∂"+#4"/∂"*#3"`.
 
     Iterate it to the end (`for step in explain_backward(L): print(step)`) or step with
     `next()`; nothing changes before the first step is asked for. It runs the steps of
@@ -75,6 +76,12 @@ def explain_backward(root, params=None) -> Iterator[BackwardStep]:
     root = as_graph(root)
     order = topological_order(root)
     names, _ = node_names(order, params)
+    return steps_of(root, order, names)
+
+
+def steps_of(root, order, names) -> Iterator[BackwardStep]:
+    """explain_backward on a graph already read: `root` as `as_graph` returns it, its
+    topological `order` and `names` (`minigpt.viz.view.GraphView` holds all three)."""
     if isinstance(root, Foreign):
         yield from _closure_steps(root, order, names)
         return
@@ -82,9 +89,8 @@ def explain_backward(root, params=None) -> Iterator[BackwardStep]:
     for v in order:
         v.grad = 0.0
     root.grad = 1.0
-    r = names[root]
     note = "" if not any(held) else "  (this pass; the grads held before are added back at the end)"
-    yield BackwardStep(root, None, 1.0, 1.0, 0.0, 1.0, f"{r}.grad = 1.0{note}")
+    yield BackwardStep(root, None, 1.0, 1.0, 0.0, 1.0, _seed_text(names[root]) + note)
     for node in reversed(order):  # a node comes after every node that uses it
         g = node.grad
         for position, (child, local) in enumerate(zip(node._children, node._local_grads)):
@@ -98,7 +104,7 @@ def explain_backward(root, params=None) -> Iterator[BackwardStep]:
 def _closure_steps(root, order, names) -> Iterator[BackwardStep]:
     """micrograd's backward on a micrograd-like value, a step per child of each node."""
     root.grad = 1.0
-    yield BackwardStep(root, None, 1.0, 1.0, 0.0, 1.0, f"{names[root]}.grad = 1.0")
+    yield BackwardStep(root, None, 1.0, 1.0, 0.0, 1.0, _seed_text(names[root]))
     for node in reversed(order):
         pass_on = getattr(node.value, "_backward", None)
         if not node._children or not callable(pass_on):
@@ -108,12 +114,20 @@ def _closure_steps(root, order, names) -> Iterator[BackwardStep]:
         pass_on()
         for child, was in zip(node._children, before):
             local = (child.grad - was) / g if g else 0.0
-            yield _step(child, node, local, g, was, f"d {names[node]}/d {names[child]}", names)
+            yield _step(child, node, local, g, was, "", names)
+
+
+def _seed_text(root_name: str) -> str:
+    r = in_step(root_name)
+    return f"{r}.grad = ∂{r}/∂{r} = 1.0"
 
 
 def _step(child, node, local: float, g: float, before: float, how: str, names) -> BackwardStep:
-    c = names[child]
-    text = (f"{c}.grad += ({how} = {num(local)}) * ({names[node]}.grad = {num(g)})  ->  "
+    """The step `child.grad += ∂node/∂child * node.grad`, with its numbers: the local
+    derivative written out as `how` when there is a known rule for it."""
+    c, p = in_step(names[child]), in_step(names[node])
+    rule = f" = {how} * {p}.grad" if how else ""
+    text = (f"{c}.grad += ∂{p}/∂{c} * {p}.grad{rule} = {num(local)} * {num(g)}  ->  "
             f"{c}.grad = {num(child.grad)}")
     return BackwardStep(child, node, local, g, before, child.grad, text)
 
