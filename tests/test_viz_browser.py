@@ -41,7 +41,7 @@ pytestmark = [
 KEYS = {"right": "\ue014", "left": "\ue012", "home": "\ue011", "end": "\ue010"}
 
 # what the page shows: every record's grad text, the chain-rule line, the step counter
-SHOWN = """
+SHOWN = r"""
 const grads = {};
 document.querySelectorAll('#mg-picture g.node').forEach(function (g) {
   g.querySelectorAll('text').forEach(function (t) {
