@@ -110,10 +110,16 @@ class Modules:
 
         The reference code is built on this trio's own engine, so only the named
         parts change. Both module attributes are patched, which is where the
-        student's code looks the names up when it builds and calls things.
+        student's code looks the names up when it builds and calls things. The
+        reference's modules are made subclasses of the student's Module too (see
+        adopt_module_classes), so the student's parameters() finds them whatever
+        its style.
         """
         ref_nn = load_source("nn", sources["nn"], {"engine": self.engine}, "<reference nn.py>")
         ref_gpt = load_source("gpt", sources["gpt"], {"engine": self.engine, "nn": ref_nn}, "<reference gpt.py>")
+        base = getattr(self.nn, "Module", None) if self.nn is not None else None
+        if _isinstance(base, type):
+            adopt_module_classes((ref_nn, ref_gpt), ref_nn.Module, base)
         for name in names:
             if name == "Module":  # the student's classes derive from it: lend it the reference's methods
                 for method in MODULE_METHODS:
@@ -127,6 +133,43 @@ class Modules:
                     patched = True
             if not patched:
                 setattr(self.gpt if self.gpt is not None else self.nn, name, ref)
+
+
+def adopt_module_classes(modules, ref_base, student_base):
+    """Rebind every subclass of `ref_base` in `modules` to a subclass of it and of `student_base`.
+
+    A student's parameters() (or __setattr__, or a helper of its Module) may look for
+    instances of the student's own Module class: walking vars(self) or __dict__, a
+    registry filled in __setattr__, isinstance tests. A reference LayerNorm standing
+    in inside the student's TransformerBlock must then be such an instance, and so
+    must the reference's own parts (the Linear layers inside a reference
+    SelfAttention). The new class puts the reference first in its MRO (its forward,
+    parameters, __call__ win) and the student's Module after it (anything else the
+    student's code expects of a module); its __init__ runs the student's
+    Module.__init__ first, when there is one, so that registries exist. Where the two
+    cannot be combined (a metaclass or __slots__ conflict), the reference class is
+    left as it is.
+    """
+    student_init = student_base.__init__
+    made = {}
+
+    def combined(cls):
+        if cls not in made:
+            def __init__(self, *args, **kwargs):
+                if student_init is not object.__init__:
+                    student_init(self)
+                cls.__init__(self, *args, **kwargs)
+            try:
+                made[cls] = type(cls.__name__, (cls, student_base),
+                                 {"__init__": __init__, "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                                  "__doc__": cls.__doc__})
+            except TypeError:
+                made[cls] = cls
+        return made[cls]
+    for module in modules:
+        for name, obj in list(vars(module).items()):
+            if _isinstance(obj, type) and obj is not ref_base and issubclass(obj, ref_base):
+                setattr(module, name, combined(obj))
 
 
 # --------------------------------------------------------------------------------------
