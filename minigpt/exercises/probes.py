@@ -271,7 +271,11 @@ def gradients(root, named):
 
 
 def describe(exc):
-    """An exception as data: type, message, and the student's line it came from."""
+    """An exception as data: type, message, and the student's line it came from.
+
+    When that line is in engine.py and was called from nn.py or gpt.py (an
+    OverflowError in exp(), called by a softmax without its max shift), the caller's
+    line is given too: the cause is more often there."""
     try:
         message = _str(exc)
     except Exception:  # noqa: BLE001 - a broken __str__ is the student's
@@ -279,10 +283,16 @@ def describe(exc):
     where = ""
     if _isinstance(exc, SyntaxError) and exc.filename:  # raised while compiling: no frame of its own
         where = f"{os.path.basename(exc.filename)} line {exc.lineno}: {(exc.text or '').strip()}"
+    lines = []  # (file, "file line N: code") of each frame in the student's files
     for frame in _extract_tb(exc.__traceback__):
         name = os.path.basename(frame.filename)
         if name in ("engine.py", "nn.py", "gpt.py") and not frame.filename.startswith("<"):
-            where = f"{name} line {frame.lineno}: {(frame.line or '').strip()}"
+            lines.append((name, f"{name} line {frame.lineno}: {(frame.line or '').strip()}"))
+    if lines:
+        where = lines[-1][1]
+        callers = [line for name, line in lines if name != "engine.py"]
+        if lines[-1][0] == "engine.py" and callers:
+            where += f", called from {callers[-1]}"
     return {"type": type(exc).__name__, "message": message[:500], "where": where}
 
 
@@ -558,7 +568,35 @@ def probe_graph(m, args):
         except Exception as exc:  # noqa: BLE001
             raw["order_error"] = describe(exc)
     raw.update(gradients(root, nodes))
+    raw.update(backward_calls(root, nodes))
     return raw
+
+
+def backward_calls(root, nodes):
+    """The order in which the student's root.backward() calls the named nodes' `_backward`.
+
+    That order is the student's topological order (reversed), whatever the local
+    derivatives inside each `_backward` compute, so the sort is judged apart from
+    the operations. Empty when a node has no `_backward` to wrap; a raised exception
+    is kept as 'calls_error'."""
+    calls = []
+
+    def recorder(name, original):
+        def _backward():
+            calls.append(name)
+            return original()
+        return _backward
+    for name, v in nodes.items():
+        original = getattr(v, "_backward", None)
+        if not callable(original):
+            return {}
+        v._backward = recorder(name, original)
+    try:
+        zero_grads(root)
+        root.backward()
+    except Exception as exc:  # noqa: BLE001
+        return {"calls_error": describe(exc)}
+    return {"calls": calls}
 
 
 def probe_call(m, args):
@@ -673,7 +711,8 @@ def probe_sampling(m, args):
         got = _returned_ids(ids)
         if (not _isinstance(got, list) or _len(got) != _len(prompt) + 1 or got[:-1] != prompt
                 or not _isinstance(got[-1], _int) or not 0 <= got[-1] < _len(counts)):
-            return {"logits": logits, "bad_return": _repr(got)[:200]}
+            return {"logits": logits, "bad_return": _repr(got)[:200],
+                    "returned_length": _len(got) if _isinstance(got, list) else None}
         counts[got[-1]] += 1
         collect_garbage()
     return {"logits": logits, "counts": counts}

@@ -64,6 +64,7 @@ def _op(name, title, expr, a, b=None, public=True):
 
 def _graph(name, title, graph, ways, public=True, mistakes=()):
     """`ways` that may show the right gradients: "order" (a valid topological_order()),
+    "calls" (backward() calls each node's _backward once, before those of its inputs),
     "own" (the student's backward()), "driven" (each node's _backward, called by the probe)."""
     return Check(name, title, "graph", {"graph": graph, "ways": ways}, public, timeout=5, mistakes=mistakes)
 
@@ -86,12 +87,13 @@ def _sequence(t, d, **extra):
     return {"shape": [t, d], **extra}
 
 
-ORDER_WAYS = ("order", "own")
+ORDER_WAYS = ("order", "calls", "own")  # see feedback.judge_graph
 ENGINE_ORDER_MISTAKES = ("no_visited", "preorder", "assign_grad")
 ENGINE_BACKWARD_MISTAKES = ("not_reversed", "no_seed", "preorder")
-LAYERNORM_MISTAKES = ("ln_unbiased", "ln_eps_outside", "ln_no_affine")
+LAYERNORM_MISTAKES = ("ln_unbiased", "ln_eps_outside", "ln_eps_after_inverse", "ln_no_affine")
 FFN_MISTAKES = ("ffn_relu", "ffn_no_activation")
-ATTENTION_MISTAKES = ("attn_no_mask", "attn_no_scale", "attn_scale_d", "attn_no_out_proj", "attn_unstable")
+ATTENTION_MISTAKES = ("attn_no_mask", "attn_empty_row", "attn_empty_row_zeros", "attn_no_scale", "attn_scale_d",
+                      "attn_no_out_proj", "attn_unstable")
 BLOCK_MISTAKES = ("block_post_norm", "block_no_residual")
 MODEL_MISTAKES = ("gpt_no_ln_f", "gpt_no_pos")
 LOSS_MISTAKES = ("ce_sum", "ce_unstable")
