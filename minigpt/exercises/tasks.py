@@ -101,6 +101,9 @@ LOSS_MISTAKES = ("ce_sum", "ce_unstable")
 SMALL_GPT = {"vocab_size": 5, "embed_dim": 4, "num_heads": 1, "num_layers": 1, "max_seq_len": 4}
 TRAIN_GPT = {"vocab_size": 5, "embed_dim": 8, "num_heads": 1, "num_layers": 1, "max_seq_len": 6}
 ENGINE_TASKS = ("1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8")
+# Every task whose code a whole MiniGPT runs: generate and the model sanity checks use them
+# all, so that a bug in one of them costs that task only (the reference stands in for it).
+MODEL_TASKS = ("2.1", "2.5", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6")
 
 TASKS: List[Task] = [
     # ---- engine.py --------------------------------------------------------------------
@@ -281,7 +284,7 @@ TASKS: List[Task] = [
         Check("temperature_2", "draws follow softmax(logits / 2) (chi-square test)", "sampling",
               {"ctor": SMALL_GPT, "seed": 125, "prompt": [1], "temperature": 2.0, "draws": 400,
                "head_scale": 1.0}, public=False, timeout=60),
-    ), uses=ENGINE_TASKS + ("2.1", "3.6"), component="generate"),
+    ), uses=ENGINE_TASKS + MODEL_TASKS, component="generate"),
     Task("3.9", "Model sanity: init loss, causality, overfitting", 5, "gpt", (
         Check("init_loss", "untrained loss close to ln(vocab_size)", "init_loss",
               {"ctor": dict(SMALL_GPT, vocab_size=7, embed_dim=16, max_seq_len=8), "seeds": [1, 2, 3], "T": 8}),
@@ -289,7 +292,7 @@ TASKS: List[Task] = [
               {"ctor": dict(SMALL_GPT, max_seq_len=5), "seed": 4, "ids": [0, 3, 1, 4, 2], "k": 2}),
         Check("overfit", "one short sequence: loss below 0.5 after 40 Adam steps", "overfit",
               {"ctor": TRAIN_GPT, "seed": 5, "T": 5, "steps": 40, "lr": 0.05}, weight=2, timeout=120),
-    ), uses=ENGINE_TASKS + ("2.1", "2.5", "3.7"),
+    ), uses=ENGINE_TASKS + MODEL_TASKS + ("3.7",),
         note="No code of its own: your whole model, with your own initialisation, must start near a uniform "
              "guess, never look at later tokens, and learn one short sequence by heart (the first sanity checks "
              "to run on any transformer written from scratch)."),

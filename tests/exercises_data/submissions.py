@@ -110,7 +110,7 @@ MUTANTS = [
            "    return 0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)).tanh())",
            "    return x.relu()", {"3.3"}, "ReLU is used where GELU"),
     Mutant("attention_without_mask", "gpt", "visible = range(t + 1) if causal else range(len(x))",
-           "visible = range(len(x))", {"3.4", "3.9"}, "no causal mask"),
+           "visible = range(len(x))", {"3.4"}, "no causal mask"),
     Mutant("attention_without_scale", "gpt", "scale = 1 / math.sqrt(self.embed_dim)", "scale = 1", {"3.4"},
            "the scores are not scaled"),
     Mutant("softmax_without_max", "gpt",
