@@ -14,7 +14,8 @@ parts: engine.py as a whole file (an engine task failed), the methods of nn.Modu
 the student writes (task 2.1 failed), or just the failed classes or functions
 (LayerNorm, Linear, cross_entropy_loss, ...) built on the student's own engine.
 Full marks that way are the task's score, and its feedback says which task to fix
-first; otherwise it also runs as submitted and keeps the better of the two. (Running
+first; otherwise it also runs as submitted and keeps the better of the two (the
+rules are in standins.py, shared with the workspace's pytest checks). (Running
 the stand-in version first also spares a slow run: a broken engine can make every
 later check loop until its time limit.)
 """
