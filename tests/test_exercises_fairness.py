@@ -22,6 +22,7 @@ import pytest
 
 from exercises_data.submissions import (STYLES, VARIANTS, feedback_of, graded, lost_elsewhere, scores,
                                         write_submission, write_variant)
+from minigpt.cli import main
 from minigpt.exercises import feedback, probes
 from minigpt.exercises.grader import grade
 from minigpt.exercises.tasks import TASKS, TASKS_BY_ID
@@ -204,4 +205,14 @@ def test_pytest_and_exercises_check_give_the_grader_verdicts(tmp_path):
     grader = {f"{r.task.id.replace('.', '_')}_{c.check.name}": "PASSED" if c.passed else "FAILED"
               for r in report.tasks for c in r.checks}
     assert local == grader, out
-    assert scores(report) == {"3.2": 1.2, "3.5": 6.0, "3.6": 6.0}
+    assert scores(report) == {"3.2": 1.5, "3.5": 6.0, "3.6": 6.0}  # the public checks only
+
+
+def test_exercises_check_of_one_task_judges_it_on_its_own_merits(tmp_path, capsys):
+    """`minigpt exercises check 3.5` also checks the tasks 3.5 uses (not shown), so that 3.5
+    runs with the reference LayerNorm when 3.2 fails, as under pytest and on the grader."""
+    new_workspace(tmp_path)
+    write_submission(tmp_path, "solutions", [LAYERNORM_BUG])
+    assert main(["exercises", "check", "3.5", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ": 6 / 6 points" in out and "task 3.2 fails: fix that first" in out and "3.2   LayerNorm" not in out
