@@ -90,6 +90,18 @@ def test_assigning_grad_in_one_backward_costs_accumulation_not_the_topological_o
     report = grade(write_submission(tmp_path, "naive", [ASSIGN_IN_ADD]), ["1.6", "1.7", "1.8"])
     assert scores(report) == {"1.6": 4.0, "1.7": 4.0, "1.8": 3.0}
     assert "add to .grad (+=) instead of setting it (=)" in feedback_of(report, "1.8")
+    assert "these nodes' _backward set their inputs' grads (=) instead of adding to them (+=): L = ... + ..." \
+        in feedback_of(report, "1.8")
+
+
+def test_a_wrong_derivative_of_multiplication_costs_task_1_1_only(tmp_path):
+    """1.3 (built on * and **) and 1.7 (backward over + and *) run with the reference's + and
+    * lent to the student's Value; 1.8 judges that each _backward adds, whatever it adds."""
+    wrong = ("engine", "            self.grad += other.data * out.grad\n            other.grad += self.data * out.grad",
+             "            self.grad += out.grad\n            other.grad += out.grad")
+    report = grade(write_submission(tmp_path, "solutions", [wrong]), ["1.1", "1.3", "1.6", "1.7", "1.8"])
+    assert scores(report) == {"1.1": 1.71, "1.3": 4.0, "1.6": 4.0, "1.7": 4.0, "1.8": 4.0}
+    assert "passes with the reference Value's + and * in place of yours; task 1.1 fails" in feedback_of(report, "1.7")
 
 
 def test_a_sort_that_visits_a_node_twice_is_named(tmp_path):

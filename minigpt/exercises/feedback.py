@@ -103,7 +103,7 @@ SAME_BEHAVIOUR = {"module": (("out", "grads"),), "loss": (("loss", "grads"),)}
 
 def behaviour_keys(check: Check):
     if check.probe == "graph":  # the ways of getting gradients this check accepts
-        return [(way,) for way in check.args["ways"] if way not in ("order", "calls")]
+        return [(way,) for way in check.args["ways"] if way in ("driven", "own")]
     return SAME_BEHAVIOUR.get(check.probe, ())
 
 
@@ -221,6 +221,18 @@ def call_problems(calls: List[str], name: str) -> List[str]:
             if child in position and position[child] < position[node]]
 
 
+def not_accumulating(raw: dict, name: str) -> List[str]:
+    """The operations whose _backward sets an input's grad instead of adding to it, from the
+    probe's two calls of each node's _backward (from 0.0, and on top of a grad already
+    there); [] when every one adds a contribution that is not 0."""
+    ops = {node: op for node, op, _, _ in probes.GRAPHS[name]["steps"]}
+    bad = []
+    for node, pairs in raw["accumulation"].items():
+        if any(not close(added, first) or first == 0 for first, added in pairs):
+            bad.append(f"{node} = ... {ops.get(node, '?')} ...")
+    return bad
+
+
 def judge_graph(task, check, raw, reference) -> Verdict:
     """Task 1.6 accepts a valid topological_order(), a valid order of the _backward calls
     backward() makes, or right gradients from backward() (so a wrong local derivative, task
@@ -233,6 +245,9 @@ def judge_graph(task, check, raw, reference) -> Verdict:
         passing.append("order")
     if "calls" in ways and "calls" in raw and not call_problems(raw["calls"], graph):
         passing.append("calls")
+    # 1.8 tests that gradients add up; wrong local derivatives are task 1.1's to lose
+    if "accumulation" in ways and "accumulation" in raw and not not_accumulating(raw, graph):
+        passing.append("accumulation")
     if passing:
         return Verdict(True)
     lines = [f"graph: {graph_text(graph)}"]
@@ -252,8 +267,11 @@ def judge_graph(task, check, raw, reference) -> Verdict:
         lines.append(f"likely mistake: {MISTAKES['no_visited'].hint}")
     elif any(" before " in p for p in problems):
         lines.append(f"likely mistake: {MISTAKES['preorder'].hint}")
+    if "accumulation" in ways and "accumulation" in raw and not_accumulating(raw, graph):
+        lines.append("these nodes' _backward set their inputs' grads (=) instead of adding to them (+=): "
+                     + "; ".join(not_accumulating(raw, graph)))
     for way in ways:
-        if way in ("order", "calls"):
+        if way not in ("driven", "own"):
             continue
         label = "after L.backward()" if way == "own" else "calling each node's _backward in order"
         if way in raw:

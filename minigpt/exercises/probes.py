@@ -43,6 +43,8 @@ _gc_collect, _gc_enable, _gc_disable, _gc_isenabled = gc.collect, gc.enable, gc.
 
 MODULE_NAMES = ("engine", "nn", "gpt")
 MODULE_METHODS = ("__call__", "zero_grad")  # what the student writes in nn.Module (task 2.1)
+# Value's methods of the operations later engine tasks are built on (tasks 1.1 and 1.2)
+OPERATION_METHODS = {"Value.+*": ("__add__", "__radd__", "__mul__", "__rmul__"), "Value.**": ("__pow__",)}
 
 
 class ContractError(Exception):
@@ -115,6 +117,12 @@ class Modules:
         adopt_module_classes), so the student's parameters() finds them whatever
         its style.
         """
+        operations = [name for name in names if name in OPERATION_METHODS]
+        if operations:
+            self.lend_operations(operations, sources["engine"])
+        names = [name for name in names if name not in OPERATION_METHODS]
+        if not names:
+            return
         ref_nn = load_source("nn", sources["nn"], {"engine": self.engine}, "<reference nn.py>")
         ref_gpt = load_source("gpt", sources["gpt"], {"engine": self.engine, "nn": ref_nn}, "<reference gpt.py>")
         base = getattr(self.nn, "Module", None) if self.nn is not None else None
@@ -133,6 +141,19 @@ class Modules:
                     patched = True
             if not patched:
                 setattr(self.gpt if self.gpt is not None else self.nn, name, ref)
+
+
+    def lend_operations(self, operations, engine_source):
+        """Give the student's Value the reference's methods of these operations ("Value.+*"):
+        the same code, with `Value` in it meaning the student's class, so the results are
+        the student's Values and everything else (backward, -, /) stays the student's."""
+        value = self.Value
+        ref_engine = load_source("engine", engine_source, {}, "<reference engine.py>")
+        names = dict(vars(ref_engine), Value=value)
+        for operation in operations:
+            for method in OPERATION_METHODS[operation]:
+                f = getattr(ref_engine.Value, method)
+                setattr(value, method, types.FunctionType(f.__code__, names, f.__name__, f.__defaults__, f.__closure__))
 
 
 def adopt_module_classes(modules, ref_base, student_base):
@@ -568,8 +589,41 @@ def probe_graph(m, args):
         except Exception as exc:  # noqa: BLE001
             raw["order_error"] = describe(exc)
     raw.update(gradients(root, nodes))
+    if "accumulation" in args.get("ways", ()):
+        raw.update(accumulation(nodes))
     raw.update(backward_calls(root, nodes))
     return raw
+
+
+ACCUMULATION_START = 0.75  # a grad already there before a node's _backward runs
+
+
+def accumulation(nodes):
+    """Does each operation node's `_backward` add to its inputs' grads or set them?
+
+    For every node with inputs: the inputs' grads after one `_backward` call from 0.0,
+    and what that call added to a grad that was ACCUMULATION_START before (out.grad is
+    1.0 both times). Adding means the two agree, whatever the local derivatives are,
+    so accumulation is judged apart from them."""
+    pairs = {}
+    try:
+        for name, v in nodes.items():
+            inputs = children_of(v)
+            if not inputs:
+                continue
+            for c in inputs:
+                c.grad = 0.0
+            v.grad = 1.0
+            v._backward()
+            first = [grad_of(c, "an input") for c in inputs]
+            for c in inputs:
+                c.grad = ACCUMULATION_START
+            v.grad = 1.0
+            v._backward()
+            pairs[name] = [[f, grad_of(c, "an input") - ACCUMULATION_START] for f, c in zip(first, inputs)]
+    except Exception as exc:  # noqa: BLE001
+        return {"accumulation_error": describe(exc)}
+    return {"accumulation": pairs}
 
 
 def backward_calls(root, nodes):

@@ -31,7 +31,7 @@ class StandIns:
         return bool(self.files or self.components)
 
     def describe(self) -> str:
-        return _and([f"the reference {f}.py" for f in self.files] + [f"the reference {c}" for c in self.components])
+        return _and([f"the reference {f}.py" for f in self.files] + [f"the reference {_named(c)}" for c in self.components])
 
     def failed_tasks(self) -> str:
         if len(self.fixes) == 1:
@@ -39,15 +39,27 @@ class StandIns:
         return f"tasks {_and(self.fixes)} fail"
 
 
+def _named(component: str) -> str:
+    """How a component reads in feedback: "Value.+*" -> "Value's + and *"."""
+    return {"Value.+*": "Value's + and *", "Value.**": "Value's **"}.get(component, component)
+
+
 def _and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def stand_ins(task: Task, failed) -> StandIns:
-    """The stand-ins for `task` when the tasks in `failed` (ids) failed."""
+    """The stand-ins for `task` when the tasks in `failed` (ids) failed.
+
+    A task outside engine.py gets the reference engine.py as a whole when an engine
+    task failed; an engine task itself (1.3 built on + * and **, 1.7 backward run over
+    + and *) gets the reference's methods of those operations on the student's own
+    Value, so that its own code still runs."""
     fixes = [u for u in task.uses if u in failed]
-    files = ["engine"] if any(u in ENGINE_TASKS for u in fixes) else []
-    components = [TASKS_BY_ID[u].component for u in fixes if TASKS_BY_ID[u].component]
+    whole_engine = task.module != "engine" and any(u in ENGINE_TASKS for u in fixes)
+    files = ["engine"] if whole_engine else []
+    components = [TASKS_BY_ID[u].component for u in fixes
+                  if TASKS_BY_ID[u].component and not (whole_engine and u in ENGINE_TASKS)]
     return StandIns(files, components, fixes)
 
 

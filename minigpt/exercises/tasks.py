@@ -39,6 +39,7 @@ class Task:
     checks: Tuple[Check, ...]
     uses: Tuple[str, ...] = ()  # other tasks whose code these checks run
     component: str = ""         # the contract name it implements, if the reference can stand in for it
+                                # ("Value.+*": Value's + and * methods, for the engine's own later tasks)
     note: str = ""              # for the student's README
 
     @property
@@ -65,7 +66,8 @@ def _op(name, title, expr, a, b=None, public=True):
 def _graph(name, title, graph, ways, public=True, mistakes=()):
     """`ways` that may show the right gradients: "order" (a valid topological_order()),
     "calls" (backward() calls each node's _backward once, before those of its inputs),
-    "own" (the student's backward()), "driven" (each node's _backward, called by the probe)."""
+    "own" (the student's backward()), "driven" (each node's _backward, called by the probe),
+    "accumulation" (each node's _backward adds to its inputs' grads, whatever it adds)."""
     return Check(name, title, "graph", {"graph": graph, "ways": ways}, public, timeout=5, mistakes=mistakes)
 
 
@@ -88,6 +90,7 @@ def _sequence(t, d, **extra):
 
 
 ORDER_WAYS = ("order", "calls", "own")  # see feedback.judge_graph
+ACCUMULATION_WAYS = ("driven", "own", "accumulation")
 ENGINE_ORDER_MISTAKES = ("no_visited", "preorder", "assign_grad")
 ENGINE_BACKWARD_MISTAKES = ("not_reversed", "no_seed", "preorder")
 LAYERNORM_MISTAKES = ("ln_unbiased", "ln_eps_outside", "ln_eps_after_inverse", "ln_no_affine")
@@ -118,14 +121,14 @@ TASKS: List[Task] = [
         _op("mul_number_right", "a * 3", "a * 3", 0.5),
         _op("mul_number_left", "3 * a", "3 * a", -2.5, public=False),
         _op("mul_values_again", "a * b, other values", "a * b", 0.25, -0.5, public=False),
-    )),
+    ), component="Value.+*"),
     Task("1.2", "Powers", 3, "engine", (
         _op("square", "a ** 2", "a ** 2", 3.0),
         _op("cube", "a ** 3", "a ** 3", -2.0),
         _op("inverse", "a ** -1", "a ** -1", 4.0),
         _op("square_root", "a ** 0.5", "a ** 0.5", 2.25, public=False),
         _op("square_negative", "a ** 2 at a < 0", "a ** 2", -0.5, public=False),
-    )),
+    ), component="Value.**"),
     Task("1.3", "Negate, subtract, divide", 4, "engine", (
         _op("negate", "-a", "-a", 1.25),
         _op("sub_values", "a - b", "a - b", 2.0, 5.0),
@@ -134,7 +137,7 @@ TASKS: List[Task] = [
         _op("div_values", "a / b", "a / b", 3.0, -2.0),
         _op("div_number_right", "a / 2", "a / 2", 5.0, public=False),
         _op("div_number_left", "2 / a", "2 / a", 0.5, public=False),
-    )),
+    ), uses=("1.1", "1.2")),  # built on + * and ** in the reference: see standins.py
     Task("1.4", "exp and log", 3, "engine", (
         _op("exp", "exp(a)", "exp(a)", 0.5),
         _op("exp_negative", "exp(a) at a < 0", "exp(a)", -1.0),
@@ -161,12 +164,12 @@ TASKS: List[Task] = [
         _graph("chain", "a chain: (a*b + c) * d", "chain", ("own",), mistakes=ENGINE_BACKWARD_MISTAKES),
         _graph("tree", "a tree: (a*b + c*d) * k", "tree", ("own",), mistakes=ENGINE_BACKWARD_MISTAKES),
         _graph("single", "one operation: a * b", "single", ("own",), public=False, mistakes=ENGINE_BACKWARD_MISTAKES),
-    )),
+    ), uses=("1.1",)),
     Task("1.8", "Accumulation: a node used twice", 4, "engine", (
-        _graph("add_twice", "a + a", "add_twice", ("driven", "own"), mistakes=("assign_grad",)),
-        _graph("mul_twice", "a * a", "mul_twice", ("driven", "own"), mistakes=("assign_grad",)),
-        _graph("two_branches", "x*y + x*z", "two_branches", ("driven", "own"), mistakes=("assign_grad",)),
-        _graph("cube", "x * x * x", "cube", ("driven", "own"), public=False, mistakes=("assign_grad",)),
+        _graph("add_twice", "a + a", "add_twice", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
+        _graph("mul_twice", "a * a", "mul_twice", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
+        _graph("two_branches", "x*y + x*z", "two_branches", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
+        _graph("cube", "x * x * x", "cube", ACCUMULATION_WAYS, public=False, mistakes=("assign_grad",)),
     ), note="No code of its own: every _backward must add to .grad (+=), never set it, so that a Value used "
             "twice gets both contributions."),
     # ---- nn.py ------------------------------------------------------------------------
