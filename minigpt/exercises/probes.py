@@ -578,7 +578,9 @@ def build_graph(m, name):
 
 def probe_graph(m, args):
     """A graph of + and *: the order engine.topological_order gives (if there is one) and
-    every named node's gradient, driven by the probe and by the student's backward()."""
+    every named node's gradient, driven by the probe and by the student's backward(); for
+    the ways the check accepts, also the order of backward()'s _backward calls and whether
+    each _backward adds to the grads it reaches."""
     nodes, root = build_graph(m, args["graph"])
     raw = {"data": number(root, "the root")}
     order_fn = getattr(m.engine, "topological_order", None)
@@ -591,7 +593,8 @@ def probe_graph(m, args):
     raw.update(gradients(root, nodes))
     if "accumulation" in args.get("ways", ()):
         raw.update(accumulation(nodes))
-    raw.update(backward_calls(root, nodes))
+    if "calls" in args.get("ways", ()):
+        raw.update(backward_calls(root, nodes))
     return raw
 
 
