@@ -225,19 +225,17 @@ def not_accumulating(raw: dict, name: str) -> List[str]:
     """The operations whose _backward sets an input's grad instead of adding to it, from the
     probe's two calls of each node's _backward (from 0.0, and on top of a grad already
     there); [] when every one adds a contribution that is not 0."""
-    ops = {node: op for node, op, _, _ in probes.GRAPHS[name]["steps"]}
-    bad = []
-    for node, pairs in raw["accumulation"].items():
-        if any(not close(added, first) or first == 0 for first, added in pairs):
-            bad.append(f"{node} = ... {ops.get(node, '?')} ...")
-    return bad
+    steps = {node: f"{node} = {left} {op} {right}" for node, op, left, right in probes.GRAPHS[name]["steps"]}
+    return [steps.get(node, node) for node, pairs in raw["accumulation"].items()
+            if any(not close(added, first) or first == 0 for first, added in pairs)]
 
 
 def judge_graph(task, check, raw, reference) -> Verdict:
     """Task 1.6 accepts a valid topological_order(), a valid order of the _backward calls
     backward() makes, or right gradients from backward() (so a wrong local derivative, task
-    1.1 or 1.8, does not cost the sort); 1.7 needs backward(); 1.8 accepts the
-    probe-driven _backward calls or backward()."""
+    1.1 or 1.8, does not cost the sort); 1.7 needs backward(); 1.8 accepts right gradients
+    from the probe-driven _backward calls or backward(), or every _backward adding to the
+    grads it reaches (whatever it adds: a wrong derivative is task 1.1's)."""
     ref = reference(None)["raw"]
     expected, ways, graph = ref["own"], check.args["ways"], check.args["graph"]
     passing = [w for w in ways if w in raw and w not in ("order", "calls") and not differences(raw[w], expected, "")]
