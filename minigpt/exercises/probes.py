@@ -634,8 +634,8 @@ def backward_calls(root, nodes):
 
     That order is the student's topological order (reversed), whatever the local
     derivatives inside each `_backward` compute, so the sort is judged apart from
-    the operations. Empty when a node has no `_backward` to wrap; a raised exception
-    is kept as 'calls_error'."""
+    the operations. Empty when an operation node has no `_backward` to wrap; a raised
+    exception is kept as 'calls_error'."""
     calls = []
 
     def recorder(name, original):
@@ -644,6 +644,8 @@ def backward_calls(root, nodes):
             return original()
         return _backward
     for name, v in nodes.items():
+        if not children_of(v):
+            continue  # a leaf: what its _backward does (if it has one) does not matter
         original = getattr(v, "_backward", None)
         if not callable(original):
             return {}
