@@ -69,9 +69,8 @@ def test_each_independent_solution_scores_full_marks(style):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("style, bug", VARIANT_CASES, ids=[f"{s}-{v.bug}" for s, v in VARIANT_CASES])
-def test_a_single_bug_costs_at_most_half_a_point_outside_its_task(tmp_path, style, bug):
-    v = variant(style, bug)
+@pytest.mark.parametrize("style, v", VARIANT_CASES, ids=[f"{s}-{v.bug}" for s, v in VARIANT_CASES])
+def test_a_single_bug_costs_at_most_half_a_point_outside_its_task(tmp_path, style, v):
     report = grade(write_variant(tmp_path, style, v))
     assert scores(report)[v.task] < FULL[v.task]
     assert lost_elsewhere(report, v.task) <= 0.5, {t: s for t, s in scores(report).items() if s < FULL[t]}
