@@ -13,6 +13,7 @@
 | feedback.py   | judging one check: pass or fail, and feedback |
 | sandbox.py    | worker processes: isolation, time and memory limits |
 | grader.py     | grading a submission: parallel tasks, reruns with reference stand-ins |
+| standins.py   | what of the reference stands in for failed tasks, and which run counts |
 | report.py     | Gradescope and PrairieLearn JSON, terminal table, batch CSV |
 | public.py     | the workspace's pytest checks, in-process |
 | autograder.py | the Gradescope bundle |

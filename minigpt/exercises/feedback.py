@@ -30,7 +30,12 @@ class Verdict:
 
 
 def fmt(x) -> str:
-    return f"{x:.7g}" if isinstance(x, float) else str(x)
+    """A number as feedback shows it: 7 significant digits, and never -0."""
+    if isinstance(x, float):
+        return "0" if x == 0 else f"{x:.7g}"  # never "-0": it reads as a sign error that is not there
+    if isinstance(x, list):
+        return "[" + ", ".join(fmt(v) for v in x) + "]"
+    return str(x)
 
 
 def close(got, expected) -> bool:
@@ -98,7 +103,7 @@ SAME_BEHAVIOUR = {"module": (("out", "grads"),), "loss": (("loss", "grads"),)}
 
 def behaviour_keys(check: Check):
     if check.probe == "graph":  # the ways of getting gradients this check accepts
-        return [(way,) for way in check.args["ways"] if way != "order"]
+        return [(way,) for way in check.args["ways"] if way in ("driven", "own")]
     return SAME_BEHAVIOUR.get(check.probe, ())
 
 
@@ -110,7 +115,8 @@ def mistake_hints(check: Check, answer: dict, reference: Reference) -> List[str]
     for name in check.mistakes:
         variant = reference(name)
         if "error" in answer:
-            same = "error" in variant and variant["error"]["type"] == answer["error"]["type"]
+            same = (answer["error"]["type"] in MISTAKES[name].errors
+                    or "error" in variant and variant["error"]["type"] == answer["error"]["type"])
         else:
             expected = reference(None)
             same = "raw" in variant and "raw" in expected and any(
@@ -200,30 +206,70 @@ def order_problems(order: List[str], name: str) -> List[str]:
             for child in dict.fromkeys((left, right)) if position[child] > position[node]]
 
 
+def call_problems(calls: List[str], name: str) -> List[str]:
+    """What is wrong with the order in which backward() called the operation nodes' _backward
+    (each once, a node before the nodes it was computed from); leaves do not matter."""
+    steps = probes.GRAPHS[name]["steps"]
+    inner = [step[0] for step in steps]
+    problems = [f"{n}._backward is called {calls.count(n)} times" for n in inner if calls.count(n) > 1]
+    problems += [f"{n}._backward is never called" for n in inner if n not in calls]
+    if problems:
+        return problems
+    position = {n: calls.index(n) for n in inner}
+    return [f"{child}._backward is called before {node}._backward, though {node} uses {child}"
+            for node, _, left, right in steps for child in dict.fromkeys((left, right))
+            if child in position and position[child] < position[node]]
+
+
+def not_accumulating(raw: dict, name: str) -> List[str]:
+    """The operations whose _backward sets an input's grad instead of adding to it, from the
+    probe's two calls of each node's _backward (from 0.0, and on top of a grad already
+    there); [] when every one adds a contribution that is not 0."""
+    steps = {node: f"{node} = {left} {op} {right}" for node, op, left, right in probes.GRAPHS[name]["steps"]}
+    return [steps.get(node, node) for node, pairs in raw["accumulation"].items()
+            if any(not close(added, first) or first == 0 for first, added in pairs)]
+
+
 def judge_graph(task, check, raw, reference) -> Verdict:
-    """Task 1.6 accepts a valid topological_order() or right gradients from backward();
-    1.7 needs backward(); 1.8 accepts the probe-driven _backward calls or backward()."""
+    """Task 1.6 accepts a valid topological_order(), a valid order of the _backward calls
+    backward() makes, or right gradients from backward() (so a wrong local derivative, task
+    1.1 or 1.8, does not cost the sort); 1.7 needs backward(); 1.8 accepts right gradients
+    from the probe-driven _backward calls or backward(), or every _backward adding to the
+    grads it reaches (whatever it adds: a wrong derivative is task 1.1's)."""
     ref = reference(None)["raw"]
-    expected, ways = ref["own"], check.args["ways"]
-    passing = [w for w in ways if w in raw and not differences(raw[w], expected, "")]
-    if "order" in ways and "order" in raw and not order_problems(raw["order"], check.args["graph"]):
+    expected, ways, graph = ref["own"], check.args["ways"], check.args["graph"]
+    passing = [w for w in ways if w in raw and w not in ("order", "calls") and not differences(raw[w], expected, "")]
+    if "order" in ways and "order" in raw and not order_problems(raw["order"], graph):
         passing.append("order")
+    if "calls" in ways and "calls" in raw and not call_problems(raw["calls"], graph):
+        passing.append("calls")
+    # 1.8 tests that gradients add up; wrong local derivatives are task 1.1's to lose
+    if "accumulation" in ways and "accumulation" in raw and not not_accumulating(raw, graph):
+        passing.append("accumulation")
     if passing:
         return Verdict(True)
-    lines = [f"graph: {graph_text(check.args['graph'])}"]
+    lines = [f"graph: {graph_text(graph)}"]
+    problems = []
     if "order" in ways:
         if "order" in raw:
-            problems = order_problems(raw["order"], check.args["graph"])
+            problems = order_problems(raw["order"], graph)
             lines.append("topological_order(L): " + "; ".join(problems) + f" (got {', '.join(raw['order'])})")
-            # the order itself shows these two mistakes (the gradients they give depend on set order)
-            if any(" times" in p for p in problems):
-                lines.append(f"likely mistake: {MISTAKES['no_visited'].hint}")
-            elif any(" before its child " in p for p in problems):
-                lines.append(f"likely mistake: {MISTAKES['preorder'].hint}")
         elif "order_error" in raw:
             lines.append(f"topological_order(L) {explain_error(raw['order_error'])}")
+    if "calls" in ways and "calls" in raw and "order" not in raw:
+        problems = call_problems(raw["calls"], graph)
+        lines.append("L.backward() calls the nodes' _backward in a wrong order: " + "; ".join(problems)
+                     + f" (the calls: {', '.join(raw['calls'])})")
+    # the order itself shows these two mistakes (the gradients they give depend on set order)
+    if any(" times" in p for p in problems):
+        lines.append(f"likely mistake: {MISTAKES['no_visited'].hint}")
+    elif any(" before " in p for p in problems):
+        lines.append(f"likely mistake: {MISTAKES['preorder'].hint}")
+    if "accumulation" in ways and "accumulation" in raw and not_accumulating(raw, graph):
+        lines.append("these nodes' _backward set their inputs' grads (=) instead of adding to them (+=): "
+                     + "; ".join(not_accumulating(raw, graph)))
     for way in ways:
-        if way == "order":
+        if way not in ("driven", "own"):
             continue
         label = "after L.backward()" if way == "own" else "calling each node's _backward in order"
         if way in raw:
@@ -249,7 +295,7 @@ def judge_call(task, check, raw, reference) -> Verdict:
 def judge_zero_grad(task, check, raw, reference) -> Verdict:
     if all(g == 0.0 for g in raw["grads"]):
         return Verdict(True)
-    return Verdict(False, f"after zero_grad() the grads of parameters() are {raw['grads']}; expected all 0.0")
+    return Verdict(False, f"after zero_grad() the grads of parameters() are {fmt(raw['grads'])}; expected all 0")
 
 
 def parameters_problems(got: dict) -> List[str]:
@@ -310,11 +356,19 @@ def judge_generate(task, check, raw, reference) -> Verdict:
     if not isinstance(ids, list):
         return Verdict(False, f"generate returned {ids}; expected a list: {want}")
     if len(ids) != len(prompt) + a["new"] or ids[:len(prompt)] != prompt:
-        return Verdict(False, f"generate returned {ids}; expected {want}")
+        text = f"generate returned {fmt(ids)}; expected {want}"
+        if only_new_ids(ids, prompt, a["new"]):
+            text += f"\nlikely mistake: {MISTAKES['gen_only_new'].hint}"
+        return Verdict(False, text)
     bad = [i for i in ids[len(prompt):] if not isinstance(i, int) or not 0 <= i < vocab]
     if bad:
         return Verdict(False, f"generate returned {ids}: {bad[0]} is not a token id in range({vocab})")
     return Verdict(True)
+
+
+def only_new_ids(ids, prompt, new: int) -> bool:
+    """Does a wrong return value of generate look like the new ids without the prompt?"""
+    return isinstance(ids, list) and len(ids) == new and ids[:len(prompt)] != prompt
 
 
 def softmax(logits: List[float], temperature: float = 1.0) -> List[float]:
@@ -385,8 +439,11 @@ def judge_sampling(task, check, raw, reference) -> Verdict:
     a = check.args
     t, context = a["temperature"], a["prompt"][-a["ctor"]["max_seq_len"]:]
     if "bad_return" in raw:
-        return Verdict(False, f"generate(model, {a['prompt']}, 1) returned {raw['bad_return']}; expected the "
-                              f"prompt followed by one id in range({a['ctor']['vocab_size']})")
+        text = (f"generate(model, {a['prompt']}, 1) returned {raw['bad_return']}; expected the prompt followed by "
+                f"one id in range({a['ctor']['vocab_size']})")
+        if raw.get("returned_length") == 1:  # the new id without the prompt
+            text += f"\nlikely mistake: {MISTAKES['gen_only_new'].hint}"
+        return Verdict(False, text)
     logits, counts = raw["logits"], raw["counts"]
     probs = softmax(logits, t)
     stat, dof, p = chi_square(counts, probs)

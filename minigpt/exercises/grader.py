@@ -14,7 +14,8 @@ parts: engine.py as a whole file (an engine task failed), the methods of nn.Modu
 the student writes (task 2.1 failed), or just the failed classes or functions
 (LayerNorm, Linear, cross_entropy_loss, ...) built on the student's own engine.
 Full marks that way are the task's score, and its feedback says which task to fix
-first; otherwise it also runs as submitted and keeps the better of the two. (Running
+first; otherwise it also runs as submitted and keeps the better of the two (the
+rules are in standins.py, shared with the workspace's pytest checks). (Running
 the stand-in version first also spares a slow run: a broken engine can make every
 later check loop until its time limit.)
 """
@@ -28,7 +29,8 @@ from typing import Dict, List, Optional, Sequence
 
 from . import feedback, reference, sandbox
 from .assignment import Assignment
-from .tasks import ENGINE_TASKS, TASKS, TASKS_BY_ID, Check, Task, check_id
+from .standins import StandIns, on_its_own_merits, stand_ins
+from .tasks import TASKS, TASKS_BY_ID, Check, Task, check_id
 
 MODULE_FILES = ("engine", "nn", "gpt")
 MAX_FILE_BYTES = 1_000_000
@@ -134,9 +136,10 @@ def grade(folder, task_ids: Optional[Sequence[str]] = None, public_only: bool = 
     tasks = [t for t in chosen if t.id in task_ids] if task_ids else chosen
     files, notes = submission or read_for_grading(folder, task_ids, assignment)
     notes = list(notes)
-    # Earlier tasks that the assignment leaves out but its tasks use are graded too, unreported,
-    # so that the reference stands in where they fail (week 2 is not marked down for week 1).
-    helpers = [t for t in TASKS if t.id not in {c.id for c in chosen} and any(t.id in u.uses for u in tasks)]
+    # The tasks these use but that are not graded here (left out of the assignment, or not
+    # asked for) are graded too, unreported, so that the reference stands in where they
+    # fail: week 2 is not marked down for week 1, nor `check 3.5` for a wrong LayerNorm.
+    helpers = [t for t in TASKS if t.id not in {c.id for c in tasks} and any(t.id in u.uses for u in tasks)]
     selected = {t.id for t in tasks + helpers}
     waiting = sorted(tasks + helpers, key=lambda t: -sum(c.timeout for c in t.checks))  # a rough guess of its time
     run = _Runner(files, public_only, limits)
@@ -156,34 +159,9 @@ def grade(folder, task_ids: Optional[Sequence[str]] = None, public_only: bool = 
     return Report(str(folder), [results[t.id] for t in tasks], notes, time.monotonic() - start)
 
 
-@dataclass
-class _StandIns:
-    """What of the reference stands in for the failed tasks a task uses."""
-    files: Sequence[str]       # whole modules: "engine"
-    components: Sequence[str]  # contract names: "Module" (its methods), "LayerNorm", "Linear", ...
-    fixes: Sequence[str]       # the failed tasks, in order
-
-    def __bool__(self):
-        return bool(self.files or self.components)
-
-    def describe(self) -> str:
-        return _and([f"the reference {f}.py" for f in self.files] + [f"the reference {c}" for c in self.components])
-
-    def failed_tasks(self) -> str:
-        if len(self.fixes) == 1:
-            return f"task {self.fixes[0]} fails"
-        return f"tasks {_and(self.fixes)} fail"
-
-
-def _and(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _stand_ins(task: Task, failed) -> _StandIns:
-    fixes = [u for u in task.uses if u in failed]
-    files = ["engine"] if any(u in ENGINE_TASKS for u in fixes) else []
-    components = [TASKS_BY_ID[u].component for u in fixes if TASKS_BY_ID[u].component]
-    return _StandIns(files, components, fixes)
+# The stand-in rules live in standins.py, shared with the workspace's pytest checks.
+_StandIns = StandIns
+_stand_ins = stand_ins
 
 
 class _Runner:
@@ -197,21 +175,7 @@ class _Runner:
         """The task's result, on its own merits. When tasks it uses failed, it runs first
         with the reference standing in for them; only if that falls short of full marks
         does it also run as it is, and the better of the two counts."""
-        if not stand_ins:
-            return self.task(task)
-        helped = self.task(task, stand_ins)
-        fixes = stand_ins.failed_tasks()
-        if helped.passed:
-            helped.notes.insert(0, f"passes with {stand_ins.describe()} in place of yours; {fixes}: fix that first")
-            return helped
-        own = self.task(task)
-        if helped.fraction > own.fraction:
-            helped.notes.insert(0, f"scores {helped.score:g}/{task.points:g} with {stand_ins.describe()} in place "
-                                   f"of yours ({own.score:g} with your own); {fixes}: fix that first")
-            return helped
-        own.notes.append(f"with {stand_ins.describe()} in place of yours it does no better, so the problem is in "
-                         f"this task's own code ({fixes} as well)")
-        return own
+        return on_its_own_merits(task, stand_ins, lambda helpers: self.task(task, helpers))
 
     def task(self, task: Task, stand_ins: Optional[_StandIns] = None) -> TaskResult:
         """One run of the task's checks (with the given stand-ins), judged."""

@@ -7,7 +7,7 @@ feedback is then about what the code does, found by its numbers, not by reading
 the code.
 """
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Tuple
 
 
 @dataclass(frozen=True)
@@ -16,12 +16,18 @@ class Mistake:
     old: str       # text of the reference solution...
     new: str       # ...replaced by this (every occurrence)
     hint: str      # what to tell a student whose code behaves like this
+    more: Tuple[Tuple[str, str], ...] = ()  # further (old, new) edits of the same file, when one is not enough
+    errors: Tuple[str, ...] = ()  # exceptions that show this mistake in any code (where the variant's own
+                                  # numbers may stay finite: an overflow can come in forward or in backward)
 
     def apply(self, sources: Dict[str, str]) -> Dict[str, str]:
         """The solution sources with this mistake put in (ValueError if the text is gone)."""
-        if self.old not in sources[self.file]:
-            raise ValueError(f"mistake patch no longer applies to {self.file}.py: {self.old!r}")
-        return dict(sources, **{self.file: sources[self.file].replace(self.old, self.new)})
+        text = sources[self.file]
+        for old, new in ((self.old, self.new),) + self.more:
+            if old not in text:
+                raise ValueError(f"mistake patch no longer applies to {self.file}.py: {old!r}")
+            text = text.replace(old, new)
+        return dict(sources, **{self.file: text})
 
 
 MISTAKES: Dict[str, Mistake] = {
@@ -71,6 +77,9 @@ MISTAKES: Dict[str, Mistake] = {
     "ln_eps_outside": Mistake(
         "gpt", "inv_std = (var + self.eps) ** -0.5", "inv_std = 1 / (var ** 0.5 + self.eps)",
         "eps is added outside the square root; it goes inside: sqrt(var + eps)"),
+    "ln_eps_after_inverse": Mistake(
+        "gpt", "inv_std = (var + self.eps) ** -0.5", "inv_std = var ** -0.5 + self.eps",
+        "eps is added outside the square root (var ** -0.5 + eps); it goes inside: (var + eps) ** -0.5"),
     "ln_no_affine": Mistake(
         "gpt", "g * (xi - mean) * inv_std + b", "(xi - mean) * inv_std",
         "gamma and beta are not applied: y_i = gamma_i * x_hat_i + beta_i"),
@@ -83,6 +92,15 @@ MISTAKES: Dict[str, Mistake] = {
     "attn_no_mask": Mistake(
         "gpt", "range(t + 1) if causal else range(len(x))", "range(len(x))",
         "no causal mask: with causal=True, position t may only attend to positions j <= t"),
+    "attn_empty_row": Mistake(
+        "gpt", "range(t + 1) if causal", "range(t) if causal",
+        "with causal=True position t attends to positions 0..t, itself included (range(t + 1)); range(t) "
+        "leaves position 0 with nothing to attend to"),
+    "attn_empty_row_zeros": Mistake(  # the same, with a softmax that returns [] for no scores
+        "gpt", "range(t + 1) if causal", "range(t) if causal",
+        "with causal=True position t attends to positions 0..t, itself included (range(t + 1)); range(t) "
+        "leaves position 0 with nothing to attend to",
+        more=(("m = max(s.data for s in scores)", "m = max((s.data for s in scores), default=0.0)"),)),
     "attn_no_scale": Mistake(
         "gpt", "zip(q[t], k[j])) * scale for", "zip(q[t], k[j])) for",
         "the scores are not scaled: divide q . k by sqrt(embed_dim)"),
@@ -95,7 +113,7 @@ MISTAKES: Dict[str, Mistake] = {
     "attn_unstable": Mistake(
         "gpt", "m = max(s.data for s in scores)", "m = 0.0",
         "softmax overflows for large scores: subtract the largest score before exp() (it cancels in the "
-        "division)"),
+        "division)", errors=("OverflowError",)),
     "block_post_norm": Mistake(
         "gpt",
         "        attended = self.attn([self.ln1(xt) for xt in x], causal=True)\n"
@@ -125,7 +143,10 @@ MISTAKES: Dict[str, Mistake] = {
     "ce_unstable": Mistake(
         "gpt", "m = max(z.data for z in row)", "m = 0.0",
         "exp() overflows for large logits: subtract the largest logit first, "
-        "log sum exp(z) = m + log sum exp(z - m)"),
+        "log sum exp(z) = m + log sum exp(z - m)", errors=("OverflowError",)),
+    "gen_only_new": Mistake(
+        "gpt", "    return ids\n", "    return ids[len(start_ids):]\n",
+        "generate returned only the new ids; it returns the prompt followed by them (start_ids + the new ids)"),
     "gpt_no_crop": Mistake(
         "gpt", "context = ids[-model.max_seq_len:]", "context = ids",
         "the context is not cropped: feed the model only the last max_seq_len ids"),

@@ -43,6 +43,8 @@ _gc_collect, _gc_enable, _gc_disable, _gc_isenabled = gc.collect, gc.enable, gc.
 
 MODULE_NAMES = ("engine", "nn", "gpt")
 MODULE_METHODS = ("__call__", "zero_grad")  # what the student writes in nn.Module (task 2.1)
+# Value's methods of the operations later engine tasks are built on (tasks 1.1 and 1.2)
+OPERATION_METHODS = {"Value.+*": ("__add__", "__radd__", "__mul__", "__rmul__"), "Value.**": ("__pow__",)}
 
 
 class ContractError(Exception):
@@ -110,10 +112,22 @@ class Modules:
 
         The reference code is built on this trio's own engine, so only the named
         parts change. Both module attributes are patched, which is where the
-        student's code looks the names up when it builds and calls things.
+        student's code looks the names up when it builds and calls things. The
+        reference's modules are made subclasses of the student's Module too (see
+        adopt_module_classes), so the student's parameters() finds them whatever
+        its style.
         """
+        operations = [name for name in names if name in OPERATION_METHODS]
+        if operations:
+            self.lend_operations(operations, sources["engine"])
+        names = [name for name in names if name not in OPERATION_METHODS]
+        if not names:
+            return
         ref_nn = load_source("nn", sources["nn"], {"engine": self.engine}, "<reference nn.py>")
         ref_gpt = load_source("gpt", sources["gpt"], {"engine": self.engine, "nn": ref_nn}, "<reference gpt.py>")
+        base = getattr(self.nn, "Module", None) if self.nn is not None else None
+        if _isinstance(base, type):
+            adopt_module_classes((ref_nn, ref_gpt), ref_nn.Module, base)
         for name in names:
             if name == "Module":  # the student's classes derive from it: lend it the reference's methods
                 for method in MODULE_METHODS:
@@ -127,6 +141,56 @@ class Modules:
                     patched = True
             if not patched:
                 setattr(self.gpt if self.gpt is not None else self.nn, name, ref)
+
+
+    def lend_operations(self, operations, engine_source):
+        """Give the student's Value the reference's methods of these operations ("Value.+*"):
+        the same code, with `Value` in it meaning the student's class, so the results are
+        the student's Values and everything else (backward, -, /) stays the student's."""
+        value = self.Value
+        ref_engine = load_source("engine", engine_source, {}, "<reference engine.py>")
+        names = dict(vars(ref_engine), Value=value)
+        for operation in operations:
+            for method in OPERATION_METHODS[operation]:
+                f = getattr(ref_engine.Value, method)
+                setattr(value, method, types.FunctionType(f.__code__, names, f.__name__, f.__defaults__, f.__closure__))
+
+
+def adopt_module_classes(modules, ref_base, student_base):
+    """Rebind every subclass of `ref_base` in `modules` to a subclass of it and of `student_base`.
+
+    A student's parameters() (or __setattr__, or a helper of its Module) may look for
+    instances of the student's own Module class: walking vars(self) or __dict__, a
+    registry filled in __setattr__, isinstance tests. A reference LayerNorm standing
+    in inside the student's TransformerBlock must then be such an instance, and so
+    must the reference's own parts (the Linear layers inside a reference
+    SelfAttention). The new class puts the reference first in its MRO (its forward,
+    parameters, __call__ win) and the student's Module after it (anything else the
+    student's code expects of a module); its __init__ runs the student's
+    Module.__init__ first, when there is one, so that registries exist. Where the two
+    cannot be combined (a metaclass or __slots__ conflict), the reference class is
+    left as it is.
+    """
+    student_init = student_base.__init__
+    made = {}
+
+    def combined(cls):
+        if cls not in made:
+            def __init__(self, *args, **kwargs):
+                if student_init is not object.__init__:
+                    student_init(self)
+                cls.__init__(self, *args, **kwargs)
+            try:
+                made[cls] = type(cls.__name__, (cls, student_base),
+                                 {"__init__": __init__, "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                                  "__doc__": cls.__doc__})
+            except TypeError:
+                made[cls] = cls
+        return made[cls]
+    for module in modules:
+        for name, obj in list(vars(module).items()):
+            if _isinstance(obj, type) and obj is not ref_base and issubclass(obj, ref_base):
+                setattr(module, name, combined(obj))
 
 
 # --------------------------------------------------------------------------------------
@@ -228,7 +292,11 @@ def gradients(root, named):
 
 
 def describe(exc):
-    """An exception as data: type, message, and the student's line it came from."""
+    """An exception as data: type, message, and the student's line it came from.
+
+    When that line is in engine.py and was called from nn.py or gpt.py (an
+    OverflowError in exp(), called by a softmax without its max shift), the caller's
+    line is given too: the cause is more often there."""
     try:
         message = _str(exc)
     except Exception:  # noqa: BLE001 - a broken __str__ is the student's
@@ -236,10 +304,16 @@ def describe(exc):
     where = ""
     if _isinstance(exc, SyntaxError) and exc.filename:  # raised while compiling: no frame of its own
         where = f"{os.path.basename(exc.filename)} line {exc.lineno}: {(exc.text or '').strip()}"
+    lines = []  # (file, "file line N: code") of each frame in the student's files
     for frame in _extract_tb(exc.__traceback__):
         name = os.path.basename(frame.filename)
         if name in ("engine.py", "nn.py", "gpt.py") and not frame.filename.startswith("<"):
-            where = f"{name} line {frame.lineno}: {(frame.line or '').strip()}"
+            lines.append((name, f"{name} line {frame.lineno}: {(frame.line or '').strip()}"))
+    if lines:
+        where = lines[-1][1]
+        callers = [line for name, line in lines if name != "engine.py"]
+        if lines[-1][0] == "engine.py" and callers:
+            where += f", called from {callers[-1]}"
     return {"type": type(exc).__name__, "message": message[:500], "where": where}
 
 
@@ -504,7 +578,9 @@ def build_graph(m, name):
 
 def probe_graph(m, args):
     """A graph of + and *: the order engine.topological_order gives (if there is one) and
-    every named node's gradient, driven by the probe and by the student's backward()."""
+    every named node's gradient, driven by the probe and by the student's backward(); for
+    the ways the check accepts, also the order of backward()'s _backward calls and whether
+    each _backward adds to the grads it reaches."""
     nodes, root = build_graph(m, args["graph"])
     raw = {"data": number(root, "the root")}
     order_fn = getattr(m.engine, "topological_order", None)
@@ -515,7 +591,71 @@ def probe_graph(m, args):
         except Exception as exc:  # noqa: BLE001
             raw["order_error"] = describe(exc)
     raw.update(gradients(root, nodes))
+    if "accumulation" in args.get("ways", ()):
+        raw.update(accumulation(nodes))
+    if "calls" in args.get("ways", ()):
+        raw.update(backward_calls(root, nodes))
     return raw
+
+
+ACCUMULATION_START = 0.75  # a grad already there before a node's _backward runs
+
+
+def accumulation(nodes):
+    """Does each operation node's `_backward` add to its inputs' grads or set them?
+
+    For every node with inputs: the inputs' grads after one `_backward` call from 0.0,
+    and what that call added to a grad that was ACCUMULATION_START before (out.grad is
+    1.0 both times). Adding means the two agree, whatever the local derivatives are,
+    so accumulation is judged apart from them."""
+    pairs = {}
+    try:
+        for name, v in nodes.items():
+            inputs = children_of(v)
+            if not inputs:
+                continue
+            for c in inputs:
+                c.grad = 0.0
+            v.grad = 1.0
+            v._backward()
+            first = [grad_of(c, "an input") for c in inputs]
+            for c in inputs:
+                c.grad = ACCUMULATION_START
+            v.grad = 1.0
+            v._backward()
+            pairs[name] = [[f, grad_of(c, "an input") - ACCUMULATION_START] for f, c in zip(first, inputs)]
+    except Exception as exc:  # noqa: BLE001
+        return {"accumulation_error": describe(exc)}
+    return {"accumulation": pairs}
+
+
+def backward_calls(root, nodes):
+    """The order in which the student's root.backward() calls the named nodes' `_backward`.
+
+    That order is the student's topological order (reversed), whatever the local
+    derivatives inside each `_backward` compute, so the sort is judged apart from
+    the operations. Empty when an operation node has no `_backward` to wrap; a raised
+    exception is kept as 'calls_error'."""
+    calls = []
+
+    def recorder(name, original):
+        def _backward():
+            calls.append(name)
+            return original()
+        return _backward
+    for name, v in nodes.items():
+        if not children_of(v):
+            continue  # a leaf: what its _backward does (if it has one) does not matter
+        original = getattr(v, "_backward", None)
+        if not callable(original):
+            return {}
+        v._backward = recorder(name, original)
+    try:
+        zero_grads(root)
+        root.backward()
+    except Exception as exc:  # noqa: BLE001
+        return {"calls_error": describe(exc)}
+    return {"calls": calls}
 
 
 def probe_call(m, args):
@@ -630,7 +770,8 @@ def probe_sampling(m, args):
         got = _returned_ids(ids)
         if (not _isinstance(got, list) or _len(got) != _len(prompt) + 1 or got[:-1] != prompt
                 or not _isinstance(got[-1], _int) or not 0 <= got[-1] < _len(counts)):
-            return {"logits": logits, "bad_return": _repr(got)[:200]}
+            return {"logits": logits, "bad_return": _repr(got)[:200],
+                    "returned_length": _len(got) if _isinstance(got, list) else None}
         counts[got[-1]] += 1
         collect_garbage()
     return {"logits": logits, "counts": counts}

@@ -39,6 +39,7 @@ class Task:
     checks: Tuple[Check, ...]
     uses: Tuple[str, ...] = ()  # other tasks whose code these checks run
     component: str = ""         # the contract name it implements, if the reference can stand in for it
+                                # ("Value.+*": Value's + and * methods, for the engine's own later tasks)
     note: str = ""              # for the student's README
 
     @property
@@ -64,7 +65,9 @@ def _op(name, title, expr, a, b=None, public=True):
 
 def _graph(name, title, graph, ways, public=True, mistakes=()):
     """`ways` that may show the right gradients: "order" (a valid topological_order()),
-    "own" (the student's backward()), "driven" (each node's _backward, called by the probe)."""
+    "calls" (backward() calls each node's _backward once, before those of its inputs),
+    "own" (the student's backward()), "driven" (each node's _backward, called by the probe),
+    "accumulation" (each node's _backward adds to its inputs' grads, whatever it adds)."""
     return Check(name, title, "graph", {"graph": graph, "ways": ways}, public, timeout=5, mistakes=mistakes)
 
 
@@ -86,12 +89,14 @@ def _sequence(t, d, **extra):
     return {"shape": [t, d], **extra}
 
 
-ORDER_WAYS = ("order", "own")
+ORDER_WAYS = ("order", "calls", "own")  # see feedback.judge_graph
+ACCUMULATION_WAYS = ("driven", "own", "accumulation")
 ENGINE_ORDER_MISTAKES = ("no_visited", "preorder", "assign_grad")
 ENGINE_BACKWARD_MISTAKES = ("not_reversed", "no_seed", "preorder")
-LAYERNORM_MISTAKES = ("ln_unbiased", "ln_eps_outside", "ln_no_affine")
+LAYERNORM_MISTAKES = ("ln_unbiased", "ln_eps_outside", "ln_eps_after_inverse", "ln_no_affine")
 FFN_MISTAKES = ("ffn_relu", "ffn_no_activation")
-ATTENTION_MISTAKES = ("attn_no_mask", "attn_no_scale", "attn_scale_d", "attn_no_out_proj", "attn_unstable")
+ATTENTION_MISTAKES = ("attn_no_mask", "attn_empty_row", "attn_empty_row_zeros", "attn_no_scale", "attn_scale_d",
+                      "attn_no_out_proj", "attn_unstable")
 BLOCK_MISTAKES = ("block_post_norm", "block_no_residual")
 MODEL_MISTAKES = ("gpt_no_ln_f", "gpt_no_pos")
 LOSS_MISTAKES = ("ce_sum", "ce_unstable")
@@ -99,6 +104,12 @@ LOSS_MISTAKES = ("ce_sum", "ce_unstable")
 SMALL_GPT = {"vocab_size": 5, "embed_dim": 4, "num_heads": 1, "num_layers": 1, "max_seq_len": 4}
 TRAIN_GPT = {"vocab_size": 5, "embed_dim": 8, "num_heads": 1, "num_layers": 1, "max_seq_len": 6}
 ENGINE_TASKS = ("1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8")
+# Every task whose code a whole MiniGPT runs: generate and the model sanity checks use them,
+# so that a bug in one of them costs that task only (the reference stands in for it). The
+# sanity checks (3.9, no code of their own) test the student's MiniGPT as a whole, so the
+# reference stands in for its failed parts but never for MiniGPT itself.
+MODEL_PARTS = ("2.1", "2.5", "3.1", "3.2", "3.3", "3.4", "3.5")
+MODEL_TASKS = MODEL_PARTS + ("3.6",)
 
 TASKS: List[Task] = [
     # ---- engine.py --------------------------------------------------------------------
@@ -110,14 +121,14 @@ TASKS: List[Task] = [
         _op("mul_number_right", "a * 3", "a * 3", 0.5),
         _op("mul_number_left", "3 * a", "3 * a", -2.5, public=False),
         _op("mul_values_again", "a * b, other values", "a * b", 0.25, -0.5, public=False),
-    )),
+    ), component="Value.+*"),
     Task("1.2", "Powers", 3, "engine", (
         _op("square", "a ** 2", "a ** 2", 3.0),
         _op("cube", "a ** 3", "a ** 3", -2.0),
         _op("inverse", "a ** -1", "a ** -1", 4.0),
         _op("square_root", "a ** 0.5", "a ** 0.5", 2.25, public=False),
         _op("square_negative", "a ** 2 at a < 0", "a ** 2", -0.5, public=False),
-    )),
+    ), component="Value.**"),
     Task("1.3", "Negate, subtract, divide", 4, "engine", (
         _op("negate", "-a", "-a", 1.25),
         _op("sub_values", "a - b", "a - b", 2.0, 5.0),
@@ -126,7 +137,7 @@ TASKS: List[Task] = [
         _op("div_values", "a / b", "a / b", 3.0, -2.0),
         _op("div_number_right", "a / 2", "a / 2", 5.0, public=False),
         _op("div_number_left", "2 / a", "2 / a", 0.5, public=False),
-    )),
+    ), uses=("1.1", "1.2")),  # built on + * and ** in the reference: see standins.py
     Task("1.4", "exp and log", 3, "engine", (
         _op("exp", "exp(a)", "exp(a)", 0.5),
         _op("exp_negative", "exp(a) at a < 0", "exp(a)", -1.0),
@@ -153,12 +164,12 @@ TASKS: List[Task] = [
         _graph("chain", "a chain: (a*b + c) * d", "chain", ("own",), mistakes=ENGINE_BACKWARD_MISTAKES),
         _graph("tree", "a tree: (a*b + c*d) * k", "tree", ("own",), mistakes=ENGINE_BACKWARD_MISTAKES),
         _graph("single", "one operation: a * b", "single", ("own",), public=False, mistakes=ENGINE_BACKWARD_MISTAKES),
-    )),
+    ), uses=("1.1",)),
     Task("1.8", "Accumulation: a node used twice", 4, "engine", (
-        _graph("add_twice", "a + a", "add_twice", ("driven", "own"), mistakes=("assign_grad",)),
-        _graph("mul_twice", "a * a", "mul_twice", ("driven", "own"), mistakes=("assign_grad",)),
-        _graph("two_branches", "x*y + x*z", "two_branches", ("driven", "own"), mistakes=("assign_grad",)),
-        _graph("cube", "x * x * x", "cube", ("driven", "own"), public=False, mistakes=("assign_grad",)),
+        _graph("add_twice", "a + a", "add_twice", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
+        _graph("mul_twice", "a * a", "mul_twice", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
+        _graph("two_branches", "x*y + x*z", "two_branches", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
+        _graph("cube", "x * x * x", "cube", ACCUMULATION_WAYS, public=False, mistakes=("assign_grad",)),
     ), note="No code of its own: every _backward must add to .grad (+=), never set it, so that a Value used "
             "twice gets both contributions."),
     # ---- nn.py ------------------------------------------------------------------------
@@ -279,7 +290,7 @@ TASKS: List[Task] = [
         Check("temperature_2", "draws follow softmax(logits / 2) (chi-square test)", "sampling",
               {"ctor": SMALL_GPT, "seed": 125, "prompt": [1], "temperature": 2.0, "draws": 400,
                "head_scale": 1.0}, public=False, timeout=60),
-    ), uses=ENGINE_TASKS + ("2.1", "3.6"), component="generate"),
+    ), uses=ENGINE_TASKS + MODEL_TASKS, component="generate"),
     Task("3.9", "Model sanity: init loss, causality, overfitting", 5, "gpt", (
         Check("init_loss", "untrained loss close to ln(vocab_size)", "init_loss",
               {"ctor": dict(SMALL_GPT, vocab_size=7, embed_dim=16, max_seq_len=8), "seeds": [1, 2, 3], "T": 8}),
@@ -287,7 +298,7 @@ TASKS: List[Task] = [
               {"ctor": dict(SMALL_GPT, max_seq_len=5), "seed": 4, "ids": [0, 3, 1, 4, 2], "k": 2}),
         Check("overfit", "one short sequence: loss below 0.5 after 40 Adam steps", "overfit",
               {"ctor": TRAIN_GPT, "seed": 5, "T": 5, "steps": 40, "lr": 0.05}, weight=2, timeout=120),
-    ), uses=ENGINE_TASKS + ("2.1", "2.5", "3.7"),
+    ), uses=ENGINE_TASKS + MODEL_PARTS + ("3.7",),
         note="No code of its own: your whole model, with your own initialisation, must start near a uniform "
              "guess, never look at later tokens, and learn one short sequence by heart (the first sanity checks "
              "to run on any transformer written from scratch)."),

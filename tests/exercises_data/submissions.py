@@ -15,7 +15,8 @@ from minigpt.exercises.grader import Report, grade
 from minigpt.exercises.reference import SOLUTIONS_DIR
 from minigpt.exercises.stubs import stubs
 
-NAIVE = Path(__file__).resolve().parent / "naive"
+DATA = Path(__file__).resolve().parent
+NAIVE = DATA / "naive"
 FILES = ("engine", "nn", "gpt")
 
 
@@ -23,7 +24,7 @@ def sources(base: str) -> Dict[str, str]:
     """The three files of 'solutions', 'stubs' or 'naive'."""
     if base == "stubs":
         return stubs()
-    folder = SOLUTIONS_DIR if base == "solutions" else NAIVE
+    folder = SOLUTIONS_DIR if base == "solutions" else DATA / base
     return {name: (folder / f"{name}.py").read_text(encoding="utf-8") for name in FILES}
 
 
@@ -80,10 +81,10 @@ MUTANTS = [
     Mutant("log_without_reciprocal", "engine", "self.grad += (1 / self.data) * out.grad",
            "self.grad += self.data * out.grad", {"1.4"}, "expected 1/a"),
     Mutant("pow_keeps_the_exponent", "engine", "self.grad += other * self.data ** (other - 1) * out.grad",
-           "self.grad += other * self.data ** other * out.grad", {"1.2", "1.3"}, "expected 2*a"),
+           "self.grad += other * self.data ** other * out.grad", {"1.2"}, "expected 2*a"),
     Mutant("mul_forgets_numbers", "engine",
            "        other = other if isinstance(other, Value) else Value(other)\n        out = Value(self.data * other.data",
-           "        out = Value(self.data * other.data", {"1.1", "1.3"}, "AttributeError"),
+           "        out = Value(self.data * other.data", {"1.1"}, "AttributeError"),
     Mutant("add_assigns_grad", "engine", "            self.grad += out.grad\n            other.grad += out.grad",
            "            self.grad = out.grad\n            other.grad = out.grad", {"1.8"}, "(+=)"),
     Mutant("topo_without_visited_set", "engine", "            visited.add(v)\n", "", {"1.6"}, "set of visited nodes"),
@@ -109,7 +110,7 @@ MUTANTS = [
            "    return 0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)).tanh())",
            "    return x.relu()", {"3.3"}, "ReLU is used where GELU"),
     Mutant("attention_without_mask", "gpt", "visible = range(t + 1) if causal else range(len(x))",
-           "visible = range(len(x))", {"3.4", "3.9"}, "no causal mask"),
+           "visible = range(len(x))", {"3.4"}, "no causal mask"),
     Mutant("attention_without_scale", "gpt", "scale = 1 / math.sqrt(self.embed_dim)", "scale = 1", {"3.4"},
            "the scores are not scaled"),
     Mutant("softmax_without_max", "gpt",
@@ -134,3 +135,74 @@ MUTANTS = [
            "crop"),
 ]
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
+
+
+# --------------------------------------------------------------------------------------
+# Independent solutions in other styles, and the same five single-bug variants of each
+# --------------------------------------------------------------------------------------
+# naive: Module.parameters() walks vars() of every module of its own Module class;
+# walker: it walks self.__dict__ and asks each sub-module of its own class for parameters();
+# registry: PyTorch style, Module.__setattr__ registers sub-modules, parameters() a generator;
+# explicit: every class lists its own parameters (lists, generators, itertools.chain).
+STYLES = ("naive", "walker", "registry", "explicit")
+
+
+class Variant(NamedTuple):
+    bug: str
+    task: str   # the task the bug is in: only it may lose points
+    file: str
+    old: str
+    new: str
+
+
+_FRESH = "[[Value(w.data) for w in self.weight[i]] for i in indices]"
+VARIANTS = {
+    "naive": [
+        Variant("layernorm_variance", "3.2", "nn", "var = sum(c * c for c in centred) * (1.0 / len(x))",
+                "var = sum(c * c for c in centred) * (1.0 / (len(x) - 1))"),
+        Variant("layernorm_mean_from_data", "3.2", "nn", "mu = sum(x) * (1.0 / len(x))",
+                "mu = sum(xi.data for xi in x) * (1.0 / len(x))"),
+        Variant("gelu_without_half", "3.3", "nn", "h = [0.5 * z * (1.0 + ", "h = [z * (1.0 + "),
+        Variant("attention_scaled_by_d", "3.4", "nn", "/ math.sqrt(self.d)", "/ self.d"),
+        Variant("embedding_fresh_values", "3.1", "nn", "return [self.weight[i] for i in indices]",
+                "return " + _FRESH),
+    ],
+    "walker": [
+        Variant("layernorm_variance", "3.2", "gpt", "for xi in x), Value(0.0)) / d", "for xi in x), Value(0.0)) / (d - 1)"),
+        Variant("layernorm_mean_from_data", "3.2", "gpt", "mean = sum(x, Value(0.0)) / d",
+                "mean = sum(xi.data for xi in x) / d"),
+        Variant("gelu_without_half", "3.3", "gpt", "return 0.5 * x * (1.0 + inner.tanh())",
+                "return x * (1.0 + inner.tanh())"),
+        Variant("attention_scaled_by_d", "3.4", "gpt", "/ math.sqrt(self.embed_dim) for j", "/ self.embed_dim for j"),
+        Variant("embedding_fresh_values", "3.1", "gpt", "return [self.weight[i][:] for i in indices]",
+                "return " + _FRESH),
+    ],
+    "registry": [
+        Variant("layernorm_variance", "3.2", "gpt", "variance = sum(d * d for d in diffs) / n",
+                "variance = sum(d * d for d in diffs) / (n - 1)"),
+        Variant("layernorm_mean_from_data", "3.2", "gpt", "mu = sum(x) / n", "mu = sum(xi.data for xi in x) / n"),
+        Variant("gelu_without_half", "3.3", "gpt", "return 0.5 * x * (1 + (math.sqrt", "return x * (1 + (math.sqrt"),
+        Variant("attention_scaled_by_d", "3.4", "gpt", "* (1 / math.sqrt(self.embed_dim))", "* (1 / self.embed_dim)"),
+        Variant("embedding_fresh_values", "3.1", "gpt", "return [[w for w in self.weight[i]] for i in indices]",
+                "return " + _FRESH),
+    ],
+    "explicit": [
+        Variant("layernorm_variance", "3.2", "gpt", "var = sum((v - mean) ** 2 for v in x) / len(x)",
+                "var = sum((v - mean) ** 2 for v in x) / (len(x) - 1)"),
+        Variant("layernorm_mean_from_data", "3.2", "gpt", "mean = sum(x) / len(x)",
+                "mean = sum(v.data for v in x) / len(x)"),
+        Variant("gelu_without_half", "3.3", "gpt", "return 0.5 * v * (1 + ", "return v * (1 + "),
+        Variant("attention_scaled_by_d", "3.4", "gpt", "/ self.d ** 0.5 for j", "/ self.d for j"),
+        Variant("embedding_fresh_values", "3.1", "gpt", "return [list(self.weight[i]) for i in indices]",
+                "return " + _FRESH),
+    ],
+}
+
+
+def write_variant(folder, style: str, variant: Variant) -> Path:
+    return write_submission(folder, style, [(variant.file, variant.old, variant.new)])
+
+
+def lost_elsewhere(report: Report, task_id: str) -> float:
+    """Points lost outside task `task_id`."""
+    return round(sum(r.task.points - r.score for r in report.tasks if r.task.id != task_id), 2)
