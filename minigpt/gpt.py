@@ -17,7 +17,8 @@ from .engine import Value, no_grad
 from .functional import logsumexp, vsum
 from .nn import Embedding, LayerNorm, Linear, Module, TransformerBlock, linear
 
-__all__ = ["MiniGPTConfig", "MiniGPT", "cross_entropy_loss", "generate", "parameter_inventory"]
+__all__ = ["MiniGPTConfig", "MiniGPT", "cross_entropy_loss", "generate", "parameter_inventory",
+           "attention_weights"]
 
 POS_ENCODINGS = ("rope", "learned", "none")
 
@@ -168,6 +169,25 @@ class MiniGPT(Module):
         c = self.config
         return (f"vocab={c.vocab_size}, d_model={c.d_model}, heads={c.n_heads}, layers={c.n_layers}, "
                 f"d_ff={c.d_ff}, context={c.context_len}, pos={c.pos_encoding}, tied={c.tie_weights}")
+
+
+def attention_weights(model: MiniGPT, token_ids: Sequence[int]) -> List[List[List[List[float]]]]:
+    """What each attention head looks at when `model` reads `token_ids`, as floats:
+    `[n_layers][n_heads][T][T]`, where row t of a head gives the weights position t
+    puts on positions 0..T-1 (0.0 past t: the mask is causal). It runs the model's own
+    layers, block by block, asking each attention layer for its weights
+    (`MultiHeadAttention.attention_weights`); no graph is recorded."""
+    token_ids = model.check_tokens(token_ids)
+    maps = []
+    with no_grad():
+        x = model.tok_emb(token_ids)                                   # [T][d], as in forward
+        if model.pos_emb is not None:
+            positions = model.pos_emb(list(range(len(token_ids))))
+            x = [[a + b for a, b in zip(tok, pos)] for tok, pos in zip(x, positions)]
+        for block in model.blocks:
+            maps.append(block.attn.attention_weights([block.ln1(xt) for xt in x]))  # what block(x) attends with
+            x = block(x)
+    return maps
 
 
 def cross_entropy_loss(logits: Sequence[Sequence[Value]], targets: Sequence[int]) -> Value:

@@ -15,7 +15,7 @@ import random
 from typing import List, Optional, Sequence, Tuple
 
 from . import fused
-from .engine import Value
+from .engine import Value, no_grad
 from .functional import dot, fused_enabled, gelu, softmax, vsum
 from .module import Module, set_call_wrapper
 
@@ -308,6 +308,34 @@ class MultiHeadAttention(Module):
                     row = [dot(weights, [vh[j][f] for j in range(seen)]) for f in range(hd)]  # [hd]: sum_j w_j v_j
                 heads[t] += row
         return self.out_proj(heads)                               # [T][embed_dim]
+
+    def attention_weights(self, x: Sequence, causal: bool = True) -> List[List[List[float]]]:
+        """The weights softmax_j(q_t . k_j / sqrt(head_dim)) that `forward(x, causal)`
+        uses, as plain floats: `[num_heads][T][T]`, row t of head h being what position t
+        gives to positions 0..T-1 (0.0 where the causal mask hides j > t; each row sums
+        to 1). For looking at a model (a heatmap); no graph is recorded."""
+        _check_sequence(x, self.embed_dim, type(self).__name__)
+        T, hd = len(x), self.head_dim
+        scale = 1.0 / math.sqrt(hd)
+        with no_grad():
+            q, k = self.q_proj(x), self.k_proj(x)                  # each [T][embed_dim]
+            maps = []
+            for h in range(self.num_heads):
+                cols = slice(h * hd, (h + 1) * hd)
+                qh, kh = [r[cols] for r in q], [r[cols] for r in k]  # each [T][hd]
+                if self.rope:
+                    qh = [apply_rope(r, t) for t, r in enumerate(qh)]
+                    kh = [apply_rope(r, t) for t, r in enumerate(kh)]
+                rows = []
+                for t in range(T):
+                    seen = t + 1 if causal else T
+                    scores = [sum(a.data * b.data for a, b in zip(qh[t], kh[j])) * scale for j in range(seen)]
+                    m = max(scores)
+                    exps = [math.exp(s - m) for s in scores]      # minus the max: no overflow
+                    z = sum(exps)
+                    rows.append([e / z for e in exps] + [0.0] * (T - seen))
+                maps.append(rows)
+        return maps
 
     def extra_repr(self) -> str:
         extra = ", rope=True" if self.rope else ""
