@@ -2,6 +2,7 @@
 
     minigpt exercises new DIR               a fresh student workspace
     minigpt exercises check [TASK ...]      a student's public checks, run as the grader runs them
+                                            (status 0 all pass, 1 a check failed, 2 bad input)
     minigpt exercises autograder OUT.zip    a Gradescope autograder bundle
     minigpt grade DIR --results FILE        grade one submission, Gradescope JSON
     minigpt grade DIR1 DIR2 ... --csv FILE  grade a batch, one CSV row each
@@ -77,7 +78,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UserError(str(err)) from None
     print(table(report))
     print("\n(public checks only; the grader also runs hidden ones)")
-    return 0
+    return 0 if all(t.passed for t in report.tasks) else 1  # like pytest: a failed check is status 1
 
 
 def cmd_autograder(args: argparse.Namespace) -> int:
@@ -150,7 +151,8 @@ def register(subparsers) -> None:
     check = actions.add_parser("check", help="run the public checks of a workspace as the grader does",
                                description="Run the public checks on the workspace's engine.py, nn.py and gpt.py "
                                            "in separate processes with time and memory limits, as the grader "
-                                           "does, and print the points.")
+                                           "does, and print the points. The exit status is 0 when every check passes, 1 when one "
+                                           "fails (as with pytest), 2 on bad input.")
     check.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to check, e.g. 1.1 3.2 (default: all)")
     check.add_argument("--dir", default=".", help="the workspace (default: this folder)")
     _add_limits(check)
