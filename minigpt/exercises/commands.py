@@ -5,12 +5,14 @@
                                             (status 0 all pass, 1 a check failed, 2 bad input)
     minigpt exercises autograder OUT.zip    a Gradescope autograder bundle
     minigpt grade DIR --results FILE        grade one submission, Gradescope JSON
-    minigpt grade DIR1 DIR2 ... --csv FILE  grade a batch, one CSV row each
+    minigpt grade DIR1 DIR2 ... --csv FILE  grade a batch, one CSV row each (--report FILE.html: for
+                                            the teacher, what the class got wrong)
 
 `register(subparsers)` adds them to minigpt's parser (cli.build_parser).
 """
 import argparse
 import os
+import time
 
 from ..cli import UserError
 
@@ -94,9 +96,11 @@ def cmd_autograder(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    """Grade submissions: a table each, Gradescope JSON for one, a CSV for a batch."""
-    from .grader import grade
-    from .report import gradescope, not_graded, table, write_csv, write_json
+    """Grade submissions: a table each (or a line with --quiet), Gradescope JSON for one,
+    a CSV and a class report for a batch; all in one pool of --jobs workers."""
+    from .grader import grade_batch
+    from .report import gradescope, not_graded, one_line, table, write_csv, write_json
+    from .tasks import TASKS_BY_ID
     _needs_posix()
     if args.results and len(args.dirs) > 1:
         raise UserError("--results takes one submission; for several use --csv FILE")
@@ -106,27 +110,82 @@ def cmd_grade(args: argparse.Namespace) -> int:
             write_json(args.results, not_graded(f"no submission folder: {missing[0]}"))
         raise UserError(f"no such folder: {missing[0]}")
     tasks = _task_ids(args.tasks)
-    reports = []
-    for folder in args.dirs:
-        try:
-            report = grade(folder, tasks, limits=_limits(args), jobs=args.jobs)
-        except Exception as err:  # a grader bug must still leave a results file behind
-            if args.results:
-                write_json(args.results, not_graded(f"the grader failed: {type(err).__name__}: {err}"))
-            raise
-        reports.append(report)
-        print(table(report, details=len(args.dirs) == 1 and not args.quiet))
+    progress = _Progress(len(args.dirs) * len(tasks or TASKS_BY_ID), len(args.dirs), quiet=args.quiet)
+
+    def show(report) -> None:
+        if args.quiet:
+            progress.write(one_line(report))
+        else:
+            progress.write(table(report, details=len(args.dirs) == 1))
+        progress.submission_done()
+
+    try:
+        reports = grade_batch(args.dirs, tasks, limits=_limits(args), jobs=args.jobs, on_task=progress.task_done,
+                              on_report=show)
+    except Exception as err:  # a grader bug must still leave a results file behind
+        if args.results:
+            write_json(args.results, not_graded(f"the grader failed: {type(err).__name__}: {err}"))
+        raise
+    finally:
+        progress.close()
     if args.results:
         write_json(args.results, gradescope(reports[0]))
         print(f"results: {args.results}")
     if args.csv:
         write_csv(reports, args.csv)
         print(f"grades of {len(reports)} submission(s): {args.csv}")
+    if args.report:
+        from .classreport import write_class_report
+        write_class_report(reports, args.report)
+        print(f"class report: {args.report}")
     return 0
 
 
+class _Progress:
+    """Progress of a batch on stderr: a tqdm bar of tasks on a terminal, otherwise a plain
+    line per submission graded (none with --quiet, whose lines on stdout say as much).
+    `write` prints a line on stdout without tearing the bar."""
+
+    def __init__(self, tasks: int, submissions: int, quiet: bool):
+        import sys
+        self.submissions, self.done, self.started = submissions, 0, time.monotonic()
+        self.bar = None
+        self.lines = submissions > 1 and not quiet
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=tasks, unit="task", desc="grading", dynamic_ncols=True, mininterval=0.5,
+                            leave=False)
+            self.lines = False
+
+    def write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def task_done(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def submission_done(self) -> None:
+        import sys
+        self.done += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.done}/{self.submissions} submissions", refresh=False)
+        elif self.lines:
+            elapsed = time.monotonic() - self.started
+            eta = elapsed / self.done * (self.submissions - self.done)
+            print(f"graded {self.done}/{self.submissions} submissions, {elapsed:.0f} s, ETA {eta:.0f} s",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _add_limits(parser) -> None:
-    parser.add_argument("--jobs", type=_jobs, default=None, help="tasks graded at once (default: the number of CPUs)")
+    parser.add_argument("--jobs", type=_jobs, default=None,
+                        help="worker processes at once, across tasks and submissions (default: the number of CPUs)")
     parser.add_argument("--memory-mb", type=_jobs, default=1024,
                         help="memory cap of each worker process, in MB (default: 1024)")
     parser.add_argument("--timeout-scale", type=_scale, default=1.0,
@@ -174,6 +233,8 @@ def register(subparsers) -> None:
     grade.add_argument("--results", metavar="FILE", help="write Gradescope results JSON (one submission)")
     grade.add_argument("--csv", metavar="FILE", help="write one row per submission, one column per task")
     grade.add_argument("--tasks", nargs="+", default=[], metavar="TASK", help="grade only these tasks")
-    grade.add_argument("--quiet", action="store_true", help="the table only, no feedback")
+    grade.add_argument("--report", metavar="FILE.html",
+                       help="write a class report: score distributions, the mistakes most made, limits hit")
+    grade.add_argument("--quiet", action="store_true", help="one line per submission, no table or feedback")
     _add_limits(grade)
     grade.set_defaults(func=cmd_grade)

@@ -1,4 +1,4 @@
-"""Writing grades: Gradescope results JSON, a table for the terminal, a CSV for a batch."""
+"""Writing grades: Gradescope results JSON, a table or a line for the terminal, a CSV for a batch."""
 import csv
 import json
 import os
@@ -43,6 +43,19 @@ def gradescope(report: Report) -> dict:
 def not_graded(message: str) -> dict:
     """Results for a submission that could not be graded at all (still valid Gradescope JSON)."""
     return {"score": 0.0, "max_score": MAX_SCORE, "output": message, "visibility": "visible", "tests": []}
+
+
+STOPS_SAID = {"Timeout": "timed out", "TimeBudget": "stopped by the time budget", "MemoryLimit": "out of memory",
+              "WorkerDied": "crashed"}
+
+
+def one_line(report: Report) -> str:
+    """The submission's total in one line, with the checks that hit a limit or crashed."""
+    failed = sum(not r.passed for r in report.tasks)
+    stops = ", ".join(f"{n} {STOPS_SAID[kind]}" for kind, n in sorted(report.stops.items()))
+    return (f"{report.submission}: {report.score:g} / {report.max_score:g} points, "
+            f"{failed} of {len(report.tasks)} tasks lost points ({report.seconds:.1f} s)"
+            + (f"; checks {stops}" if stops else ""))
 
 
 def table(report: Report, details: bool = True) -> str:
