@@ -50,7 +50,7 @@ def _needs_posix() -> None:
 
 def _limits(args):
     from .sandbox import Limits
-    return Limits(memory_mb=args.memory_mb, timeout_scale=args.timeout_scale)
+    return Limits(memory_mb=args.memory_mb, timeout_scale=args.timeout_scale, hang_budget=args.time_budget)
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -190,6 +190,9 @@ def _add_limits(parser) -> None:
                         help="memory cap of each worker process, in MB (default: 1024)")
     parser.add_argument("--timeout-scale", type=_scale, default=1.0,
                         help="multiply every check's time limit (default: 1; try 3 on a slow machine)")
+    parser.add_argument("--time-budget", type=_scale, default=60.0, metavar="SECONDS",
+                        help="worker time a submission's checks may spend past a fifth of their limits, all "
+                             "together, before a hung task fails fast (default: 60; times --timeout-scale)")
 
 
 def register(subparsers) -> None:
