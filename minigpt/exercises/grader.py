@@ -183,8 +183,9 @@ def _ranks(tasks: Sequence[Task]) -> Dict[str, float]:
     """A rough guess of the work that waits on each task: its own time (the sum of its
     checks' time limits) plus the most of any task that uses it, to start long chains first."""
     rank: Dict[str, float] = {}
-    for task in reversed(tasks):  # the table lists a task after the tasks it uses
-        users = [rank[t.id] for t in tasks if task.id in t.uses and t.id in rank]
+    selected = {t.id for t in tasks}
+    for task in reversed([t for t in TASKS if t.id in selected]):  # the table lists a task after those it uses
+        users = [rank[t.id] for t in tasks if task.id in t.uses]
         rank[task.id] = sum(c.timeout for c in task.checks) + max(users, default=0.0)
     return rank
 
