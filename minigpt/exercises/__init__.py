@@ -11,8 +11,9 @@
 | mistakes.py   | typical mistakes as edits of the reference, to recognise and name them |
 | feedback.py   | judging one check: pass or fail, and feedback |
 | sandbox.py    | worker processes: isolation, time and memory limits |
-| grader.py     | grading a submission: parallel tasks, reruns with reference stand-ins |
+| grader.py     | grading submissions: one pool of workers for a class, reruns with reference stand-ins |
 | report.py     | Gradescope JSON, terminal table, batch CSV |
+| classreport.py | a class on one offline page: score distributions, mistakes ranked, limits hit |
 | public.py     | the workspace's pytest checks, in-process |
 | autograder.py | the Gradescope bundle |
 | commands.py   | `minigpt exercises ...` and `minigpt grade ...` |
