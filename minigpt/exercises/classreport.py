@@ -177,6 +177,15 @@ def _histogram(totals: List[float], maximum: float, width: int = 620, height: in
             f'stroke="#111"/>{"".join(parts)}</svg>')
 
 
+def _places(where: Sequence[str]) -> str:
+    """"3.2 forward", "3.2 eps", "3.5 forward" as "task 3.2 (forward, eps), task 3.5 (forward)"."""
+    checks: Dict[str, List[str]] = {}
+    for place in where:
+        task, _, check = place.partition(" ")
+        checks.setdefault(task, []).append(check)
+    return ", ".join(f"task {task} ({', '.join(names)})" for task, names in checks.items())
+
+
 def _short(text: str) -> str:
     return text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + " ..."
 
@@ -209,19 +218,19 @@ def class_report(reports: Sequence[Report], title: str = "Class report") -> str:
     out.append("</table>")
 
     mistakes = named_mistakes(reports)
-    out.append("<h2>Mistakes the feedback named, most made first</h2>")
+    out.append('<h2 id="mistakes">Mistakes the feedback named, most made first</h2>')
     if not mistakes:
         out.append("<p>None: no failed check matched a typical mistake.</p>")
     else:
         out.append('<table><tr><th class="num">#</th><th class="num">submissions</th><th>mistake</th></tr>')
         for i, m in enumerate(mistakes, 1):
             out.append(f'<tr><td class="num rank">{i}</td><td class="num count">{len(m.submissions)}</td>'
-                       f'<td><b>{e(m.hint)}</b><br><span class="muted">in task {e(", ".join(m.where))}; '
+                       f'<td><b>{e(m.hint)}</b><br><span class="muted">in {e(_places(m.where))}; '
                        f'for example {e(m.example_from)}:</span><pre>{e(_short(m.example))}</pre></td></tr>')
         out.append("</table>")
 
     hits = limit_hits(reports)
-    out.append("<h2>Submissions that hit a limit or crashed</h2>")
+    out.append('<h2 id="limits">Submissions that hit a limit or crashed</h2>')
     if not hits:
         out.append("<p>None: no check ran out of time or memory, and no worker crashed.</p>")
     else:
