@@ -63,9 +63,10 @@ class TimeBudget:
 
     A check (or an import) may always run for `Limits.grace` of its time limit; past
     that it draws on this budget, and it is stopped at its limit or once the budget is
-    spent, whichever comes first. So a submission costs at most the budget plus those
-    graces however many of its checks hang, and a check that finishes within its
-    grace never notices the budget."""
+    spent, whichever comes first; the rest of a task stopped by the budget is not run
+    (run_checks). So however many checks hang, a submission costs the budget plus a
+    grace per task that hangs, and a check that ends within its grace never notices
+    the budget."""
     TICK = 1.0  # a check drawing on the budget is looked at this often (the most it overdraws)
 
     def __init__(self, limits: "Limits"):
