@@ -68,7 +68,7 @@ def test_the_page_is_offline_escaped_and_in_the_right_order(tmp_path):
     assert "in task 3.2 (forward, eps); for example bob, 3.2 forward:" in page
     assert page.count("<svg") == 1 + 2  # the totals' histogram and one bar per task
     assert "1 full marks, 2 some points, 1 none" in page  # the LayerNorm bar, said in words too
-    assert "4 timed out" not in page and f"{len(ATTN.checks)} timed out; 12.5 s of the time budget" in page
+    assert "4 timed out" not in page and f"{len(ATTN.checks)} timed out; 12.5 s of its time budget spent" in page
     assert f"{len(LN.checks)} crashed" in page
     assert class_report([]).count("No submissions") == 1
 

@@ -126,8 +126,8 @@ def limit_hits(reports: Sequence[Report]) -> List[LimitHits]:
 STYLE = """
 body { font: 20px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #111; background: #fff;
        margin: 1.5em auto; max-width: 1150px; padding: 0 1em; }
-h1 { font-size: 1.9em; margin: 0 0 .2em; } h2 { font-size: 1.45em; margin: 1.6em 0 .5em; border-bottom: 3px solid #111; }
-table { border-collapse: collapse; width: 100%; } td, th { padding: .3em .5em; vertical-align: top; text-align: left; }
+h1 { font-size: 1.9em; margin: 0 0 .2em; } h2 { font-size: 1.45em; margin: 1.2em 0 .4em; border-bottom: 3px solid #111; }
+table { border-collapse: collapse; width: 100%; } td, th { padding: .15em .5em; vertical-align: top; text-align: left; }
 tr + tr td { border-top: 1px solid #ccc; } th { border-bottom: 2px solid #111; }
 .num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .lead { font-size: 1.15em; } .muted { color: #444; }
@@ -138,7 +138,7 @@ pre { font: 16px/1.35 ui-monospace, Menlo, Consolas, monospace; background: #f3f
 """
 
 
-def _bar(spread: TaskSpread, width: int = 360, height: int = 34) -> str:
+def _bar(spread: TaskSpread, width: int = 360, height: int = 28) -> str:
     """A stacked bar: submissions with full marks (green), some points (amber), none (red)."""
     n = len(spread.scores) or 1
     parts, x = [], 0.0
@@ -237,7 +237,7 @@ def class_report(reports: Sequence[Report], title: str = "Class report") -> str:
         out.append('<table><tr><th>submission</th><th>checks</th><th>tasks</th></tr>')
         for h in hits:
             said = ", ".join(f"{n} {STOPS_SAID[kind]}" for kind, n in sorted(h.stops.items()))
-            budget = f"; {h.budget_spent:g} s of the time budget" if h.budget_spent else ""
+            budget = f"; {h.budget_spent:g} s of its time budget spent" if h.budget_spent else ""
             out.append(f'<tr><td><b>{e(h.submission)}</b></td><td>{e(said + budget)}'
                        f'<pre>{e(_short(h.example))}</pre></td><td>{e(", ".join(h.where))}</td></tr>')
         out.append("</table>")
