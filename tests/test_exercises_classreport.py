@@ -25,9 +25,10 @@ def a_class():
         Report("alice", [task_result(LN), task_result(ATTN)], [], 1.0),
         Report("bob", [task_result(LN, {"forward": "numbers differ\n" + UNBIASED, "eps": "differ\n" + UNBIASED}),
                        task_result(ATTN, {"causal": "out differs\n" + NO_MASK})], [], 1.0),
-        Report("<img src=x onerror=alert(1)>", [task_result(LN, {"forward": "<script>alert(1)</script>\n" + UNBIASED}),
-                                                 task_result(ATTN, {c.name: "<script>alert(1)</script> took 20 s" for c in ATTN.checks},
-                                                             stopped="Timeout")], [], 1.0, budget_spent=12.5),
+        Report("<img src=x onerror=alert(1)>",
+               [task_result(LN, {"forward": "<script>alert(1)</script>\n" + UNBIASED}),
+                task_result(ATTN, {c.name: "<script>alert(1)</script> took 20 s" for c in ATTN.checks}, "Timeout")],
+               [], 1.0, budget_spent=12.5),
         Report("carol", [task_result(LN, {c.name: "killed by signal SIGSEGV" for c in LN.checks}, "WorkerDied"),
                          task_result(ATTN)], [], 1.0),
     ]

@@ -126,7 +126,8 @@ def limit_hits(reports: Sequence[Report]) -> List[LimitHits]:
 STYLE = """
 body { font: 20px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #111; background: #fff;
        margin: 1.5em auto; max-width: 1150px; padding: 0 1em; }
-h1 { font-size: 1.9em; margin: 0 0 .2em; } h2 { font-size: 1.45em; margin: 1.2em 0 .4em; border-bottom: 3px solid #111; }
+h1 { font-size: 1.9em; margin: 0 0 .2em; }
+h2 { font-size: 1.45em; margin: 1.2em 0 .4em; border-bottom: 3px solid #111; }
 table { border-collapse: collapse; width: 100%; } td, th { padding: .15em .5em; vertical-align: top; text-align: left; }
 tr + tr td { border-top: 1px solid #ccc; } th { border-bottom: 2px solid #111; }
 .num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }

@@ -216,8 +216,8 @@ def register(subparsers) -> None:
     check = actions.add_parser("check", help="run the public checks of a workspace as the grader does",
                                description="Run the public checks on the workspace's engine.py, nn.py and gpt.py "
                                            "in separate processes with time and memory limits, as the grader "
-                                           "does, and print the points. The exit status is 0 when every check passes, 1 when one "
-                                           "fails (as with pytest), 2 on bad input.")
+                                           "does, and print the points. The exit status is 0 when every check "
+                                           "passes, 1 when one fails (as with pytest), 2 on bad input.")
     check.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to check, e.g. 1.1 3.2 (default: all)")
     check.add_argument("--dir", default=".", help="the workspace (default: this folder)")
     _add_limits(check)
