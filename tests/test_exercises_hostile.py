@@ -10,19 +10,25 @@ grader's own valid JSON.
 The default run grades each case on a few tasks (those it should cost and some it
 should not); `pytest -m slow` grades each one in full and checks the total.
 """
+import dataclasses
 import json
 
 import pytest
 
 from exercises_data.submissions import feedback_of, scores, write_submission
 from minigpt.cli import main
+from minigpt.exercises import grader
 from minigpt.exercises.grader import grade
 from minigpt.exercises.sandbox import Limits
-from minigpt.exercises.tasks import TASKS
+from minigpt.exercises.tasks import TASKS, TASKS_BY_ID
 
 FULL = {t.id: float(t.points) for t in TASKS}
-# Short time limits (0.25 x each check's) and a small memory cap keep the bad cases quick.
-LIMITS = Limits(memory_mb=512, timeout_scale=0.25)
+# The checks' own time limits: no case depends on how fast the machine is. The memory hog
+# stops at its cap by size, with time to spare (filling 512 MB took over a second on a busy
+# machine); the endless loop's full grade pays half its time limits.
+LIMITS = Limits(memory_mb=512)
+CASE_LIMITS = {"memory_hog": Limits(memory_mb=256, timeout_scale=4.0),
+               "endless_loop": Limits(memory_mb=512, timeout_scale=0.5)}
 
 PATCH_HELPERS = '''import builtins, json, math
 math.isclose = lambda *args, **kwargs: True
@@ -85,8 +91,11 @@ def build(tmp_path, name):
 @pytest.mark.parametrize("name", [n for n in CASES if n != "endless_loop"])  # that one has a test of its own
 def test_a_hostile_submission_costs_only_what_it_should(tmp_path, name):
     folder, expected, says, quick = build(tmp_path, name)
-    report = grade(folder, quick, limits=LIMITS)
+    report = grade(folder, quick, limits=CASE_LIMITS.get(name, LIMITS))
     assert scores(report) == {t: expected[t] for t in quick}
+    # the hog stops at its memory cap (in exp, exp_negative and the hidden exp_large), never at a time limit
+    assert report.stops.get("MemoryLimit", 0) == (3 if name == "memory_hog" else 0)
+    assert "Timeout" not in report.stops
     if says:
         lost = [t for t in quick if expected[t] < FULL[t]]
         assert says in feedback_of(report, lost[0]), feedback_of(report, lost[0])
@@ -96,7 +105,7 @@ def test_a_hostile_submission_costs_only_what_it_should(tmp_path, name):
 @pytest.mark.parametrize("name", CASES)
 def test_a_hostile_submission_graded_in_full(tmp_path, name):
     folder, expected, _, _ = build(tmp_path, name)
-    report = grade(folder, limits=LIMITS)
+    report = grade(folder, limits=CASE_LIMITS.get(name, LIMITS))
     assert scores(report) == expected
 
 
@@ -113,15 +122,55 @@ def test_fake_results_printed_and_written_are_ignored(tmp_path, capsys):
     assert "results: " in capsys.readouterr().out
 
 
-def test_a_hang_costs_its_own_checks_and_nothing_else(tmp_path):
+def test_a_hang_costs_its_own_checks_and_nothing_else(tmp_path, monkeypatch):
     """tanh hangs: its checks time out one by one, each worker killed and the next check
     run in a fresh one, so relu's checks still count; FeedForward (its GELU uses tanh)
-    passes with the reference engine standing in."""
+    passes with the reference engine standing in. (The tanh checks get half a second
+    here and relu's their usual 5 s, so that the test is quick and a busy machine
+    cannot make relu time out.)"""
     folder, expected, _, _ = build(tmp_path, "endless_loop")
-    report = grade(folder, ["1.5", "3.3"], limits=Limits(timeout_scale=0.1))
+    task = TASKS_BY_ID["1.5"]
+    quick = tuple(dataclasses.replace(c, timeout=0.5) if c.name.startswith("tanh") else c for c in task.checks)
+    quick_task = dataclasses.replace(task, checks=quick)
+    monkeypatch.setitem(TASKS_BY_ID, "1.5", quick_task)
+    monkeypatch.setattr(grader, "TASKS", [quick_task if t is task else t for t in TASKS])  # the table grade() reads
+    report = grade(folder, ["1.5", "3.3"])
     assert scores(report) == {"1.5": expected["1.5"], "3.3": 5.0}
     result = report.tasks[0]
     passed = {c.check.name: c.passed for c in result.checks}
     assert passed == {"tanh": False, "tanh_negative": False, "relu_positive": True, "relu_negative": True,
                       "tanh_zero": False, "tanh_large": False, "relu_small": True}
     assert "took longer than 0.5 s" in result.checks[0].message
+    assert report.stops == {"Timeout": 4} and report.budget_spent == pytest.approx(4 * 0.4, abs=0.1)
+
+
+ENDLESS_GENERATE = ("gpt", "    ids = list(start_ids)\n    for _ in range(max_new_tokens):",
+                    "    ids = list(start_ids)\n    while True:\n        pass\n    for _ in range(max_new_tokens):")
+
+
+def test_once_the_time_budget_is_spent_a_hung_task_fails_fast(tmp_path):
+    """generate never returns. Its first check may run a fifth of its limit, then draws on
+    the submission's budget (1 s here); when that runs out the check is stopped, and the
+    task's other checks fail at once instead of each waiting for its limit. MiniGPT and
+    Add, which generate's task uses (so they are graded before it), keep their points."""
+    folder = write_submission(tmp_path / "loops", "solutions", [ENDLESS_GENERATE])
+    report = grade(folder, ["1.1", "3.6", "3.8"], limits=Limits(timeout_scale=0.25, hang_budget=4.0))
+    assert scores(report) == {"1.1": 4.0, "3.6": 6.0, "3.8": 0.0}
+    assert report.stops == {"TimeBudget": 5}  # one check stopped, four never run
+    assert report.budget_spent >= 1.0
+    messages = [c.message for c in report.tasks[2].checks]
+    assert "the submission's time budget for slow checks (1 s in all) ran out" in messages[0]
+    assert all(m.startswith("not run: the submission's time budget") for m in messages[1:])
+
+
+@pytest.mark.slow
+def test_an_endless_generate_costs_a_bounded_time_and_nothing_else(tmp_path):
+    """The whole submission, all tasks at once: generate's first check hangs to its limit
+    (10 s at half the time limits; 8 of them past its grace), the second one until the
+    rest of the 10 s budget is spent, the other three fail at once; every other task
+    keeps its points."""
+    folder = write_submission(tmp_path / "loops", "solutions", [ENDLESS_GENERATE])
+    report = grade(folder, limits=Limits(timeout_scale=0.5, hang_budget=20.0))
+    assert scores(report) == dict(FULL, **{"3.8": 0.0})
+    assert report.stops == {"Timeout": 1, "TimeBudget": 4}
+    assert report.budget_spent >= 10.0

@@ -17,7 +17,7 @@ from exercises_data.submissions import write_submission
 from minigpt.cli import main
 from minigpt.exercises import probes, stubs
 from minigpt.exercises.mistakes import MISTAKES
-from minigpt.exercises.reference import solution_sources
+from minigpt.exercises.reference import SOLUTIONS_DIR, solution_sources
 from minigpt.exercises.tasks import MAX_SCORE, TASKS
 from minigpt.exercises.workspace import WorkspaceError, new_workspace, workspace_files
 
@@ -177,12 +177,15 @@ def test_public_test_failure_shows_feedback_and_the_students_own_line(tmp_path):
 
 def test_exercises_check_runs_the_public_checks_in_workers(tmp_path, capsys):
     new_workspace(tmp_path)
-    assert main(["exercises", "check", "1.1", "2.5", "--dir", str(tmp_path)]) == 0
+    assert main(["exercises", "check", "1.1", "2.5", "--dir", str(tmp_path)]) == 1  # checks failed, like pytest
     out = capsys.readouterr().out
     assert "0 / 10 points" in out and "1.1   Add and multiply" in out and "not implemented yet: Task 2.5" in out
     assert "(hidden check)" not in out  # public checks only
     assert main(["exercises", "check", "9.9", "--dir", str(tmp_path)]) == 2
     assert "unknown task '9.9'" in capsys.readouterr().err
+    (tmp_path / "engine.py").write_text((SOLUTIONS_DIR / "engine.py").read_text())
+    assert main(["exercises", "check", "1.1", "--dir", str(tmp_path)]) == 0  # every check passes
+    assert "4 / 4 points" in capsys.readouterr().out
 
 
 def test_the_teaching_guide_lists_the_tasks_as_the_task_table_has_them():

@@ -12,9 +12,10 @@
 | mistakes.py   | typical mistakes as edits of the reference, to recognise and name them |
 | feedback.py   | judging one check: pass or fail, and feedback |
 | sandbox.py    | worker processes: isolation, time and memory limits |
-| grader.py     | grading a submission: parallel tasks, reruns with reference stand-ins |
+| grader.py     | grading submissions: one pool of workers for a class, reruns with reference stand-ins |
 | standins.py   | what of the reference stands in for failed tasks, and which run counts |
 | report.py     | Gradescope and PrairieLearn JSON, terminal table, batch CSV |
+| classreport.py | a class on one offline page: score distributions, mistakes ranked, limits hit |
 | public.py     | the workspace's pytest checks, in-process |
 | autograder.py | the Gradescope bundle |
 | prairielearn.py | a PrairieLearn question with its external grader |

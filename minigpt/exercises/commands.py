@@ -2,16 +2,19 @@
 
     minigpt exercises new DIR               a fresh student workspace
     minigpt exercises check [TASK ...]      a student's public checks, run as the grader runs them
+                                            (status 0 all pass, 1 a check failed, 2 bad input)
     minigpt exercises autograder OUT.zip    a Gradescope autograder bundle
     minigpt exercises prairielearn OUT_DIR  a PrairieLearn question with its external grader
     minigpt exercises assignment            an example assignment file (--assignment FILE)
     minigpt grade DIR --results FILE        grade one submission, Gradescope JSON
-    minigpt grade DIR1 DIR2 ... --csv FILE  grade a batch, one CSV row each
+    minigpt grade DIR1 DIR2 ... --csv FILE  grade a batch, one CSV row each (--report FILE.html: for
+                                            the teacher, what the class got wrong)
 
 `register(subparsers)` adds them to minigpt's parser (cli.build_parser).
 """
 import argparse
 import os
+import time
 
 from ..cli import UserError
 
@@ -65,7 +68,8 @@ def _limits(args, assignment=None):
     assignment = assignment or DEFAULT
     return Limits(memory_mb=args.memory_mb or assignment.memory_mb,
                   timeout_scale=args.timeout_scale or assignment.timeout_scale,
-                  isolation=getattr(args, "isolation", "auto"))
+                  isolation=getattr(args, "isolation", "auto"),
+                  hang_budget=getattr(args, "time_budget", 60.0))
 
 
 def _isolation(args) -> str:
@@ -118,7 +122,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UserError(str(err)) from None
     print(table(report))
     print("\n(public checks only; the grader also runs hidden ones)")
-    return 0
+    return 0 if all(t.passed for t in report.tasks) else 1  # like pytest: a failed check is status 1
 
 
 def cmd_autograder(args: argparse.Namespace) -> int:
@@ -164,9 +168,10 @@ def cmd_assignment(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    """Grade submissions: a table each, Gradescope JSON for one, a CSV for a batch."""
-    from .grader import grade, read_for_grading
-    from .report import gradescope, not_graded, prairielearn, table, write_csv, write_json
+    """Grade submissions: a table each (or a line with --quiet), Gradescope or PrairieLearn
+    JSON for one, a CSV and a class report for a batch; all in one pool of --jobs workers."""
+    from .grader import grade_batch, read_for_grading
+    from .report import gradescope, not_graded, one_line, prairielearn, table, write_csv, write_json
     _needs_posix()
     if (args.results or args.prairielearn) and len(args.dirs) > 1:
         option = "--results" if args.results else "--prairielearn"
@@ -190,21 +195,28 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise
     # every submission is read before any student code runs, so none can change another's files
     submissions = [read_for_grading(folder, tasks, assignment) for folder in args.dirs]
-    reports = []
-    for folder, submission in zip(args.dirs, submissions):
-        try:
-            report = grade(folder, tasks, limits=_limits(args, assignment), jobs=args.jobs, assignment=assignment,
-                           submission=submission)
-        except Exception as err:  # a grader bug must still leave a results file behind
-            if args.results:
-                write_json(args.results, not_graded(f"the grader failed: {type(err).__name__}: {err}",
-                                                    assignment.total))
-            if args.prairielearn:
-                write_json(args.prairielearn, {"gradable": False,
-                                               "message": f"the grader failed: {type(err).__name__}: {err}"})
-            raise
-        reports.append(report)
-        print(table(report, details=len(args.dirs) == 1 and not args.quiet))
+    progress = _Progress(len(args.dirs) * len(tasks or assignment.task_ids), len(args.dirs), quiet=args.quiet)
+
+    def show(report) -> None:
+        if args.quiet:
+            progress.write(one_line(report))
+        else:
+            progress.write(table(report, details=len(args.dirs) == 1))
+        progress.submission_done()
+
+    try:
+        reports = grade_batch(args.dirs, tasks, limits=_limits(args, assignment), jobs=args.jobs,
+                              assignment=assignment, submissions=submissions, on_task=progress.task_done,
+                              on_report=show)
+    except Exception as err:  # a grader bug must still leave a results file behind
+        if args.results:
+            write_json(args.results, not_graded(f"the grader failed: {type(err).__name__}: {err}", assignment.total))
+        if args.prairielearn:
+            write_json(args.prairielearn, {"gradable": False,
+                                           "message": f"the grader failed: {type(err).__name__}: {err}"})
+        raise
+    finally:
+        progress.close()
     if args.results:
         write_json(args.results, gradescope(reports[0], assignment))
         print(f"results: {args.results}")
@@ -214,11 +226,61 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv(reports, args.csv, assignment.tasks)
         print(f"grades of {len(reports)} submission(s): {args.csv}")
+    if args.report:
+        from .classreport import write_class_report
+        write_class_report(reports, args.report)
+        print(f"class report: {args.report}")
     return 0
 
 
+class _Progress:
+    """Progress of a batch on stderr: a tqdm bar of tasks on a terminal, otherwise a plain
+    line per submission graded (none with --quiet, whose lines on stdout say as much).
+    `write` prints a line on stdout without tearing the bar."""
+
+    def __init__(self, tasks: int, submissions: int, quiet: bool):
+        import sys
+        self.submissions, self.done, self.started = submissions, 0, time.monotonic()
+        self.bar = None
+        self.lines = submissions > 1 and not quiet
+        if sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:  # the Gradescope bundle runs without site-packages
+                return
+            self.bar = tqdm(total=tasks, unit="task", desc="grading", dynamic_ncols=True, mininterval=0.5,
+                            leave=False)
+            self.lines = False
+
+    def write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def task_done(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def submission_done(self) -> None:
+        import sys
+        self.done += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.done}/{self.submissions} submissions", refresh=False)
+        elif self.lines:
+            elapsed = time.monotonic() - self.started
+            eta = elapsed / self.done * (self.submissions - self.done)
+            print(f"graded {self.done}/{self.submissions} submissions, {elapsed:.0f} s, ETA {eta:.0f} s",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _add_limits(parser) -> None:
-    parser.add_argument("--jobs", type=_jobs, default=None, help="tasks graded at once (default: the number of CPUs)")
+    parser.add_argument("--jobs", type=_jobs, default=None,
+                        help="worker processes at once, across tasks and submissions (default: the number of CPUs)")
     parser.add_argument("--memory-mb", type=_jobs, default=None,
                         help="memory cap of each worker process, in MB (default: the assignment's, or 1024)")
     parser.add_argument("--timeout-scale", type=_scale, default=None,
@@ -227,6 +289,9 @@ def _add_limits(parser) -> None:
     parser.add_argument("--isolation", choices=("auto", "sandbox", "fallback"), default="auto",
                         help="how student code is kept from the machine: sandbox (bubblewrap), fallback, or auto "
                              "(the sandbox where it runs; default)")
+    parser.add_argument("--time-budget", type=_scale, default=60.0, metavar="SECONDS",
+                        help="worker time a submission's checks may spend past a fifth of their limits, all "
+                             "together, before a hung task fails fast (default: 60; times --timeout-scale)")
 
 
 def _add_assignment(parser) -> None:
@@ -254,7 +319,8 @@ def register(subparsers) -> None:
     check = actions.add_parser("check", help="run the public checks of a workspace as the grader does",
                                description="Run the public checks on the workspace's engine.py, nn.py and gpt.py "
                                            "in separate processes with time and memory limits, as the grader "
-                                           "does, and print the points.")
+                                           "does, and print the points. The exit status is 0 when every check "
+                                           "passes, 1 when one fails (as with pytest), 2 on bad input.")
     check.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to check, e.g. 1.1 3.2 (default: all)")
     check.add_argument("--dir", default=".", help="the workspace (default: this folder)")
     _add_limits(check)
@@ -298,7 +364,9 @@ def register(subparsers) -> None:
                        help="write PrairieLearn external-grader results JSON (one submission)")
     grade.add_argument("--csv", metavar="FILE", help="write one row per submission, one column per task")
     grade.add_argument("--tasks", nargs="+", default=[], metavar="TASK", help="grade only these tasks")
-    grade.add_argument("--quiet", action="store_true", help="the table only, no feedback")
+    grade.add_argument("--report", metavar="FILE.html",
+                       help="write a class report: score distributions, the mistakes most made, limits hit")
+    grade.add_argument("--quiet", action="store_true", help="one line per submission, no table or feedback")
     _add_limits(grade)
     _add_assignment(grade)
     grade.set_defaults(func=cmd_grade)

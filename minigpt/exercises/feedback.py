@@ -91,7 +91,7 @@ def explain_error(error: dict) -> str:
         return f"not implemented yet: {message or 'NotImplementedError'}" + (f" ({where.split(':')[0]})" if where else "")
     if kind == "ContractError":
         return f"does not follow the contract: {message}"
-    if kind in ("Timeout", "WorkerDied", "MissingFile", "ImportFailed", "MemoryLimit"):
+    if kind in ("Timeout", "TimeBudget", "WorkerDied", "MissingFile", "ImportFailed", "MemoryLimit"):
         return message
     return f"raised {kind}: {message}{at}"
 

@@ -18,6 +18,12 @@ first; otherwise it also runs as submitted and keeps the better of the two (the
 rules are in standins.py, shared with the workspace's pytest checks). (Running
 the stand-in version first also spares a slow run: a broken engine can make every
 later check loop until its time limit.)
+
+A class at once: `grade_batch(folders)` grades many submissions with one pool of
+`jobs` workers (never more processes than that), the tasks of the first
+submissions first and, among those ready, the ones that start the longest chain of
+work first, so that the cores stay busy and submissions finish one after the
+other. Each submission has its own time budget for hung checks (sandbox.TimeBudget).
 """
 import os
 import re
@@ -25,9 +31,9 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
-from . import feedback, reference, sandbox
+from . import feedback, isolation, reference, sandbox
 from .assignment import Assignment
 from .standins import StandIns, on_its_own_merits, stand_ins
 from .tasks import TASKS, TASKS_BY_ID, Check, Task, check_id
@@ -36,11 +42,16 @@ MODULE_FILES = ("engine", "nn", "gpt")
 MAX_FILE_BYTES = 1_000_000
 
 
+# The ways a worker can be stopped in a check (the answer's error type), as the class report counts them.
+LIMIT_STOPS = ("Timeout", "TimeBudget", "MemoryLimit", "WorkerDied")
+
+
 @dataclass
 class CheckResult:
     check: Check
     passed: bool
     message: str
+    stopped: str = ""  # one of LIMIT_STOPS when the worker was stopped (or died) in this check
 
 
 @dataclass
@@ -70,10 +81,19 @@ class Report:
     tasks: List[TaskResult]
     notes: List[str]
     seconds: float
+    budget_spent: float = 0.0  # seconds its checks ran past their grace (sandbox.TimeBudget)
 
     @property
     def score(self) -> float:
         return round(sum(t.score for t in self.tasks), 2)
+
+    @property
+    def stops(self) -> Dict[str, int]:
+        """How many checks ended at a limit or in a crash, by kind: {'Timeout': 2, ...}."""
+        counts: Dict[str, int] = {}
+        for r in (c for t in self.tasks for c in t.checks if c.stopped):
+            counts[r.stopped] = counts.get(r.stopped, 0) + 1
+        return counts
 
     @property
     def max_score(self) -> float:
@@ -125,38 +145,110 @@ def grade(folder, task_ids: Optional[Sequence[str]] = None, public_only: bool = 
           limits: sandbox.Limits = sandbox.Limits(), jobs: Optional[int] = None,
           assignment: Optional[Assignment] = None, submission: Optional[tuple] = None) -> Report:
     """Grade the submission in `folder` on the given tasks (all by default), or on those of
-    `assignment` (with its points; `task_ids` then picks among them).
+    `assignment` (with its points; `task_ids` then picks among them), at most `jobs`
+    tasks at once (default: the number of CPUs). `submission` is what read_for_grading
+    gave, when it was read before."""
+    return grade_batch([folder], task_ids, public_only, limits, jobs, assignment,
+                       None if submission is None else [submission])[0]
 
-    A task starts once the tasks it uses are graded, so that it knows which of them
-    failed; among the tasks ready, the longest start first. `submission` is what
-    read_for_grading gave, when it was read before (a batch reads every submission
-    before any student code runs, so no submission can change another's)."""
-    start = time.monotonic()
+
+def grade_batch(folders: Sequence, task_ids: Optional[Sequence[str]] = None, public_only: bool = False,
+                limits: sandbox.Limits = sandbox.Limits(), jobs: Optional[int] = None,
+                assignment: Optional[Assignment] = None, submissions: Optional[Sequence[tuple]] = None,
+                on_task: Optional[Callable[[], None]] = None,
+                on_report: Optional[Callable[[Report], None]] = None) -> List[Report]:
+    """Grade every submission in `folders` with one pool of at most `jobs` worker processes
+    (default: the number of CPUs); the Reports come back in the order of `folders`.
+
+    Every submission is read (or given, as read_for_grading's `submissions`) before any
+    student code runs, so no submission can change another's. A task starts once the
+    tasks it uses are graded, so that it knows which of them failed. `on_task()` is
+    called after each task graded that the report shows, `on_report(report)` as each submission is done (in
+    this thread, in the order they finish)."""
     chosen = list(assignment.tasks) if assignment else list(TASKS)
     tasks = [t for t in chosen if t.id in task_ids] if task_ids else chosen
-    files, notes = submission or read_for_grading(folder, task_ids, assignment)
-    notes = list(notes)
     # The tasks these use but that are not graded here (left out of the assignment, or not
     # asked for) are graded too, unreported, so that the reference stands in where they
     # fail: week 2 is not marked down for week 1, nor `check 3.5` for a wrong LayerNorm.
     helpers = [t for t in TASKS if t.id not in {c.id for c in tasks} and any(t.id in u.uses for u in tasks)]
-    selected = {t.id for t in tasks + helpers}
-    waiting = sorted(tasks + helpers, key=lambda t: -sum(c.timeout for c in t.checks))  # a rough guess of its time
-    run = _Runner(files, public_only, limits)
-    results: Dict[str, TaskResult] = {}
-    running: Dict[Future, str] = {}
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
-        while waiting or running:
-            for task in [t for t in waiting if all(u in results or u not in selected for u in t.uses)]:
-                waiting.remove(task)
-                failed = {tid for tid, r in results.items() if not r.passed}
-                running[pool.submit(run.graded, task, _stand_ins(task, failed))] = task.id
+    graded = tasks + helpers
+    selected = {t.id for t in graded}
+    rank = _ranks(graded)
+    if submissions is None:  # a bad folder fails here, before any work
+        submissions = [read_for_grading(folder, task_ids, assignment) for folder in folders]
+    subs = [_Submission(i, folder, submission, sorted(graded, key=lambda t: -rank[t.id]), public_only, limits)
+            for i, (folder, submission) in enumerate(zip(folders, submissions))]
+    reports: List[Optional[Report]] = [None] * len(subs)
+    unfinished = list(subs)
+    # Outside the sandbox, workers of the same user could reach each other's processes:
+    # one submission at a time there (its tasks still run in parallel).
+    alone = isolation.choose(limits.isolation).mode != "sandbox"
+    running: Dict[Future, tuple] = {}
+    jobs = jobs or os.cpu_count() or 2
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while unfinished:
+            while len(running) < jobs:  # we pick what runs next, not the executor's queue
+                picked = _next_task(unfinished[:1] if alone else unfinished, selected)
+                if picked is None:
+                    break
+                sub, task = picked
+                sub.waiting.remove(task)
+                sub.start = sub.start or time.monotonic()
+                failed = {tid for tid, r in sub.results.items() if not r.passed}
+                running[pool.submit(sub.run.graded, task, _stand_ins(task, failed))] = (sub, task)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                results[running.pop(future)] = future.result()
-    if run.uncapped:
-        notes.append("the workers could not cap their memory on this system (no resource.RLIMIT_AS)")
-    return Report(str(folder), [results[t.id] for t in tasks], notes, time.monotonic() - start)
+                sub, task = running.pop(future)
+                sub.results[task.id] = future.result()
+                if on_task and task in tasks:  # (not for the unreported ones)
+                    on_task()
+                if not sub.waiting and not any(s is sub for s, _ in running.values()):
+                    unfinished.remove(sub)
+                    reports[sub.index] = sub.report(tasks)
+                    if on_report:
+                        on_report(reports[sub.index])
+    return reports
+
+
+def _ranks(tasks: Sequence[Task]) -> Dict[str, float]:
+    """A rough guess of the work that waits on each task: its own time (the sum of its
+    checks' time limits) plus the most of any task that uses it, to start long chains first."""
+    rank: Dict[str, float] = {}
+    selected = {t.id for t in tasks}
+    for task in reversed([t for t in TASKS if t.id in selected]):  # the table lists a task after those it uses
+        users = [rank[t.id] for t in tasks if task.id in t.uses]
+        rank[task.id] = sum(c.timeout for c in task.checks) + max(users, default=0.0)
+    return rank
+
+
+def _next_task(unfinished: Sequence["_Submission"], selected) -> Optional[tuple]:
+    """(submission, task) to start next: the first submission with a task ready, and of its
+    ready tasks the one with the highest rank; None when nothing is ready."""
+    for sub in unfinished:
+        for task in sub.waiting:  # sorted by rank
+            if all(u in sub.results or u not in selected for u in task.uses):
+                return sub, task
+    return None
+
+
+class _Submission:
+    """One submission of a batch: its files, and its tasks waiting and graded."""
+
+    def __init__(self, index: int, folder, submission: tuple, tasks: List[Task], public_only: bool,
+                 limits: sandbox.Limits):
+        self.index, self.folder = index, folder
+        files, self.notes = submission  # (files, notes), from read_for_grading
+        self.run = _Runner(files, public_only, limits)
+        self.waiting = list(tasks)
+        self.results: Dict[str, TaskResult] = {}
+        self.start: Optional[float] = None
+
+    def report(self, tasks: Sequence[Task]) -> Report:
+        notes = list(self.notes)
+        if self.run.uncapped:
+            notes.append("the workers could not cap their memory on this system (no resource.RLIMIT_AS)")
+        return Report(str(self.folder), [self.results[t.id] for t in tasks], notes,
+                      time.monotonic() - (self.start or time.monotonic()), round(self.run.budget.spent, 2))
 
 
 # The stand-in rules live in standins.py, shared with the workspace's pytest checks.
@@ -169,6 +261,7 @@ class _Runner:
 
     def __init__(self, files: Dict[str, bytes], public_only: bool, limits: sandbox.Limits):
         self.files, self.public_only, self.limits = files, public_only, limits
+        self.budget = sandbox.TimeBudget(limits)  # shared by all the submission's tasks
         self.uncapped = False
 
     def graded(self, task: Task, stand_ins: _StandIns) -> TaskResult:
@@ -185,11 +278,14 @@ class _Runner:
         if stand_ins:
             files.update({name: sources[name].encode() for name in stand_ins.files})
         run = sandbox.run_checks(files, task.modules, [(check_id(task, c), c) for c in checks], self.limits,
-                                 substitute=stand_ins.components if stand_ins else (), reference_sources=sources)
+                                 substitute=stand_ins.components if stand_ins else (), reference_sources=sources,
+                                 budget=self.budget)
         results = []
         for c in checks:
-            verdict = feedback.judge(task, c, run.answers[check_id(task, c)],
-                                     lambda mistake, c=c: reference.result(task, c, mistake))
-            results.append(CheckResult(c, verdict.passed, verdict.message))
+            answer = run.answers[check_id(task, c)]
+            verdict = feedback.judge(task, c, answer, lambda mistake, c=c: reference.result(task, c, mistake))
+            stopped = answer.get("error", {}).get("type", "") if "error" in answer else ""
+            results.append(CheckResult(c, verdict.passed, verdict.message,
+                                       stopped if stopped in LIMIT_STOPS else ""))
         self.uncapped = self.uncapped or not run.memory_capped
         return TaskResult(task, results, [], run.output)

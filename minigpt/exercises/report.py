@@ -1,4 +1,4 @@
-"""Writing grades: Gradescope results JSON, a table for the terminal, a CSV for a batch."""
+"""Writing grades: Gradescope results JSON, a table or a line for the terminal, a CSV for a batch."""
 import csv
 import json
 import os
@@ -88,6 +88,19 @@ def prairielearn(report: Report, assignment: Optional[Assignment] = None) -> dic
 def not_graded(message: str, max_score: float = MAX_SCORE) -> dict:
     """Results for a submission that could not be graded at all (still valid Gradescope JSON)."""
     return {"score": 0.0, "max_score": max_score, "output": message, "visibility": "visible", "tests": []}
+
+
+STOPS_SAID = {"Timeout": "timed out", "TimeBudget": "stopped by the time budget", "MemoryLimit": "out of memory",
+              "WorkerDied": "crashed"}
+
+
+def one_line(report: Report) -> str:
+    """The submission's total in one line, with the checks that hit a limit or crashed."""
+    failed = sum(not r.passed for r in report.tasks)
+    stops = ", ".join(f"{n} {STOPS_SAID[kind]}" for kind, n in sorted(report.stops.items()))
+    return (f"{report.submission}: {report.score:g} / {report.max_score:g} points, "
+            f"{failed} of {len(report.tasks)} tasks lost points ({report.seconds:.1f} s)"
+            + (f"; checks {stops}" if stops else ""))
 
 
 def table(report: Report, details: bool = True) -> str:
