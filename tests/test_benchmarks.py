@@ -187,6 +187,7 @@ def check_results(stdout, results, rows):
         assert results["rows"][row]["median_ms"] > 0
 
 
+@pytest.mark.slow
 def test_bench_step_quick_without_micrograd():
     stdout, results = run_script("--no-micrograd")
     check_results(stdout, results, ["floor", "minigpt", "primitive"])

@@ -11,11 +11,13 @@ from minigpt import Value, no_grad, topological_order
 from minigpt.engine import is_grad_enabled
 
 
-def test_million_op_chain_backpropagates_without_recursion():
+@pytest.mark.parametrize("n", [100_000, pytest.param(1_000_000, marks=pytest.mark.slow)])
+def test_million_op_chain_backpropagates_without_recursion(n):
+    """100,000 operations in the default run (a hundred times the recursion limit), a million
+    under `pytest -m slow`."""
     limit = sys.getrecursionlimit()
     x = Value(1.0, label="x")
     y = x
-    n = 1_000_000
     for _ in range(n):
         y = y + 1.0
     y.backward()

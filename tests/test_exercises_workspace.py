@@ -147,6 +147,7 @@ def public_count(module=None):
                if path.startswith("tests/") and (module is None or path == f"tests/test_{module}.py"))
 
 
+@pytest.mark.slow  # about 7 s; the stubs score 0 on every task in the grader test of the default run
 def test_plain_pytest_in_a_fresh_workspace_fails_every_public_check(tmp_path):
     new_workspace(tmp_path)
     code, out = run_pytest(tmp_path)
@@ -157,6 +158,7 @@ def test_plain_pytest_in_a_fresh_workspace_fails_every_public_check(tmp_path):
     assert code == 1 and re.search(r"\b3 failed, \d+ deselected", out), out
 
 
+@pytest.mark.slow  # about 10 s; the same checks pass in the grader's full-marks test of the default run
 def test_plain_pytest_passes_every_public_check_with_the_solutions_in_place(tmp_path):
     new_workspace(tmp_path)
     write_submission(tmp_path, "solutions")  # the student's three files, all correct

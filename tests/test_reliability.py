@@ -111,7 +111,7 @@ def start_big_run(out_dir, data):
     return start_training(out_dir, data, "--d-model", "96", "--checkpoint-every", "2", "--eval-every", "0")
 
 
-@pytest.mark.parametrize("delay", [0.02, 0.1])
+@pytest.mark.parametrize("delay", [0.02, pytest.param(0.1, marks=pytest.mark.slow)])
 def test_a_second_ctrl_c_during_the_save_waits_for_it(tmp_path, names_file, delay):
     """The report's case: a second Ctrl-C 20-100 ms after the first, while the run saves."""
     out_dir = str(tmp_path / "run")
@@ -134,6 +134,7 @@ def test_a_second_ctrl_c_during_the_save_waits_for_it(tmp_path, names_file, dela
     assert assert_complete_run(out_dir) >= 3
 
 
+@pytest.mark.slow  # the default run has the second Ctrl-C during the save, and SIGTERM
 def test_a_storm_of_signals_keeps_a_complete_checkpoint(tmp_path, names_file):
     """SIGINT and SIGTERM every 2 ms, during steps, saves and the exit itself."""
     out_dir = str(tmp_path / "run")
