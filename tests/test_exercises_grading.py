@@ -57,6 +57,7 @@ def check_mutant(tmp_path, mutant, task_ids=None):
 # A few mutants in the default run, graded on the tasks they touch and the tasks that use
 # those (which must keep full credit thanks to the reference standing in).
 QUICK = [("tanh_forgets_square", ["1.5", "1.7", "3.3"]),
+         ("topo_preorder", ["1.6", "1.7"]),  # backward() is right: 1.7 passes with the reference sort
          ("linear_drops_bias", ["2.5", "3.3", "3.4"]),
          ("layernorm_unbiased_variance", ["3.2", "3.5"])]
 
@@ -72,6 +73,12 @@ def test_a_mutant_loses_points_on_its_own_task_only(tmp_path, name, task_ids):
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_every_mutant_loses_points_on_its_own_task_only(tmp_path, mutant):
     check_mutant(tmp_path, mutant)
+
+
+def test_an_assignment_instead_of_an_addition_in_any_backward_costs_task_1_8(tmp_path):
+    """1.8 runs every operation on an input that is also used elsewhere, so a `=` for `+=`
+    in tanh's _backward (not only in + and *) loses points there, and is named."""
+    check_mutant(tmp_path, MUTANTS_BY_NAME["tanh_assigns_grad"], ["1.5", "1.8"])
 
 
 def test_there_are_enough_mutants_across_the_three_files():

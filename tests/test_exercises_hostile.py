@@ -129,11 +129,13 @@ def test_a_hang_costs_its_own_checks_and_nothing_else(tmp_path, monkeypatch):
     here and relu's their usual 5 s, so that the test is quick and a busy machine
     cannot make relu time out.)"""
     folder, expected, _, _ = build(tmp_path, "endless_loop")
-    task = TASKS_BY_ID["1.5"]
-    quick = tuple(dataclasses.replace(c, timeout=0.5) if c.name.startswith("tanh") else c for c in task.checks)
-    quick_task = dataclasses.replace(task, checks=quick)
-    monkeypatch.setitem(TASKS_BY_ID, "1.5", quick_task)
-    monkeypatch.setattr(grader, "TASKS", [quick_task if t is task else t for t in TASKS])  # the table grade() reads
+    quick = {}  # the checks that run tanh: 1.5's, and 1.8's tanh(x) + relu(x) + x (graded for 3.3, unreported)
+    for tid in ("1.5", "1.8"):
+        task = TASKS_BY_ID[tid]
+        checks = tuple(dataclasses.replace(c, timeout=0.5) if "tanh" in c.name else c for c in task.checks)
+        quick[tid] = dataclasses.replace(task, checks=checks)
+        monkeypatch.setitem(TASKS_BY_ID, tid, quick[tid])
+    monkeypatch.setattr(grader, "TASKS", [quick.get(t.id, t) for t in TASKS])  # the table grade() reads
     report = grade(folder, ["1.5", "3.3"])
     assert scores(report) == {"1.5": expected["1.5"], "3.3": 5.0}
     result = report.tasks[0]
@@ -141,7 +143,8 @@ def test_a_hang_costs_its_own_checks_and_nothing_else(tmp_path, monkeypatch):
     assert passed == {"tanh": False, "tanh_negative": False, "relu_positive": True, "relu_negative": True,
                       "tanh_zero": False, "tanh_large": False, "relu_small": True}
     assert "took longer than 0.5 s" in result.checks[0].message
-    assert report.stops == {"Timeout": 4} and report.budget_spent == pytest.approx(4 * 0.4, abs=0.1)
+    assert report.stops == {"Timeout": 4}  # (the reported tasks' checks)
+    assert report.budget_spent == pytest.approx(5 * 0.4, abs=0.1)  # 1.5's four, and 1.8's one
 
 
 ENDLESS_GENERATE = ("gpt", "    ids = list(start_ids)\n    for _ in range(max_new_tokens):",

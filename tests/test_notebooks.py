@@ -64,7 +64,7 @@ def outputs(nb):
 def test_01_value_and_backprop(tmp_path):
     text, _, html = outputs(execute("01-value-and-backprop.ipynb", tmp_path))
     assert "a: data    2.0   grad    6.0" in text           # L = (a*b + c) * f, by backward()
-    assert "a.grad += (b.data = -3.0) * (e.grad = -2.0)  ->  a.grad = 6.0" in text   # explain_backward
+    assert "a.grad += ∂e/∂a * e.grad = b.data * e.grad = -3.0 * -2.0  ->  a.grad = 6.0" in text  # explain_backward
     assert "gradcheck passed on 2 input(s)" in text and "gradcheck FAILED on 1 input(s)" in text
     assert len(html) == 2 and all("<iframe" in h for h in html)   # two stepping pages
 

@@ -128,12 +128,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_autograder(args: argparse.Namespace) -> int:
     """Write the Gradescope autograder zip."""
     from .autograder import build_autograder
+    assignment = _assignment(args)
     try:
-        path = build_autograder(args.out, _assignment(args) if args.assignment else None)
+        path = build_autograder(args.out, assignment if args.assignment else None)
     except (ValueError, OSError) as err:
         raise UserError(str(err)) from None
     print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment "
-          f"(students submit engine.py, nn.py and gpt.py)")
+          f"(students submit {', '.join(f + '.py' for f in assignment.files)})")
     return 0
 
 

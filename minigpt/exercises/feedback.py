@@ -186,9 +186,17 @@ def judge_op(task, check, raw, reference) -> Verdict:
     return Verdict(not problems, "\n".join(problems))
 
 
+def step_text(step) -> str:
+    """"s = x + y", "t = tanh(x)", "p = x ** 2": one step of a probe graph."""
+    node, op, left, right = step
+    if right is None:
+        return f"{node} = {left} ** 2" if op == "**2" else f"{node} = {op}({left})"
+    return f"{node} = {left} {op} {right:g}" if isinstance(right, float) else f"{node} = {left} {op} {right}"
+
+
 def graph_text(name: str) -> str:
     graph = probes.GRAPHS[name]
-    steps = ", ".join(f"{node} = {left} {op} {right}" for node, op, left, right in graph["steps"])
+    steps = ", ".join(step_text(step) for step in graph["steps"])
     leaves = ", ".join(f"{n} = {x:g}" for n, x in graph["leaves"].items())
     return f"{steps} (with {leaves})"
 
@@ -225,7 +233,7 @@ def not_accumulating(raw: dict, name: str) -> List[str]:
     """The operations whose _backward sets an input's grad instead of adding to it, from the
     probe's two calls of each node's _backward (from 0.0, and on top of a grad already
     there); [] when every one adds a contribution that is not 0."""
-    steps = {node: f"{node} = {left} {op} {right}" for node, op, left, right in probes.GRAPHS[name]["steps"]}
+    steps = {step[0]: step_text(step) for step in probes.GRAPHS[name]["steps"]}
     return [steps.get(node, node) for node, pairs in raw["accumulation"].items()
             if any(not close(added, first) or first == 0 for first, added in pairs)]
 

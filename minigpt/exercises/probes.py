@@ -120,7 +120,10 @@ class Modules:
         operations = [name for name in names if name in OPERATION_METHODS]
         if operations:
             self.lend_operations(operations, sources["engine"])
-        names = [name for name in names if name not in OPERATION_METHODS]
+        if "topological_order" in names:  # the reference's sort, over the student's own Values
+            ref_engine = load_source("engine", sources["engine"], {}, "<reference engine.py>")
+            self.engine.topological_order = ref_engine.topological_order
+        names = [name for name in names if name not in OPERATION_METHODS and name != "topological_order"]
         if not names:
             return
         ref_nn = load_source("nn", sources["nn"], {"engine": self.engine}, "<reference nn.py>")
@@ -541,6 +544,7 @@ def probe_op(m, args):
 
 # Small graphs of + and * for topological order, backward and accumulation:
 # leaves with their values, then (name, op, left, right) steps; the last step is the root.
+# A step of one input (right None) applies a function: tanh, exp, log, relu, or ** 2.
 GRAPHS = {
     # `a` feeds c and b, and b feeds c and L: each needs every contribution before passing on
     "shared": {"leaves": {"x": 0.5, "y": -1.5},
@@ -565,14 +569,28 @@ GRAPHS = {
     "two_branches": {"leaves": {"x": 2.0, "y": 0.5, "z": -3.0},
                      "steps": [("p", "*", "x", "y"), ("q", "*", "x", "z"), ("L", "+", "p", "q")]},
     "cube": {"leaves": {"x": -1.25}, "steps": [("s", "*", "x", "x"), ("L", "*", "s", "x")]},
+    # x used twice, once through each of the other operations: every _backward must add
+    "add_and_x": {"leaves": {"x": 1.5}, "steps": [("s", "+", "x", 1.0), ("L", "*", "s", "x")]},
+    "pow_and_x": {"leaves": {"x": 1.5}, "steps": [("p", "**2", "x", None), ("L", "+", "p", "x")]},
+    "exp_log_and_x": {"leaves": {"x": 0.8}, "steps": [("e", "exp", "x", None), ("g", "log", "x", None),
+                                                      ("s", "+", "e", "g"), ("L", "+", "s", "x")]},
+    "tanh_relu_and_x": {"leaves": {"x": 0.6}, "steps": [("t", "tanh", "x", None), ("r", "relu", "x", None),
+                                                        ("s", "+", "t", "r"), ("L", "+", "s", "x")]},
 }
+
+UNARY = {"tanh": lambda v: v.tanh(), "exp": lambda v: v.exp(), "log": lambda v: v.log(),
+         "relu": lambda v: v.relu(), "**2": lambda v: v ** 2}
 
 
 def build_graph(m, name):
     graph = GRAPHS[name]
     nodes = {n: m.Value(x) for n, x in graph["leaves"].items()}
     for node, op, left, right in graph["steps"]:
-        nodes[node] = nodes[left] + nodes[right] if op == "+" else nodes[left] * nodes[right]
+        if op in UNARY:
+            nodes[node] = UNARY[op](nodes[left])
+            continue
+        other = nodes[right] if right in nodes else right  # a number: Value + 1.0
+        nodes[node] = nodes[left] + other if op == "+" else nodes[left] * other
     return nodes, nodes[graph["steps"][-1][0]]
 
 

@@ -81,6 +81,10 @@ def on_its_own_merits(task: Task, helpers: StandIns, run: Callable[[Optional[Sta
         helped.notes.insert(0, f"scores {helped.score:g}/{task.points:g} with {helpers.describe()} in place "
                                f"of yours ({own.score:g} with your own); {fixes}: fix that first")
         return helped
-    own.notes.append(f"with {helpers.describe()} in place of yours it does no better, so the problem is in "
-                     f"this task's own code ({fixes} as well)")
-    return own
+    # no better: the problem is in the task's own code. Of two runs that score the same, the
+    # helped one's messages are about this task's code, not the failed ones' (in a fresh
+    # workspace: "not implemented: Task 3.8", not "Task 3.6").
+    kept = helped if helped.fraction == own.fraction else own
+    kept.notes.append(f"with {helpers.describe()} in place of yours it does no better, so the problem is in "
+                      f"this task's own code ({fixes} as well)")
+    return kept

@@ -92,7 +92,7 @@ def _sequence(t, d, **extra):
 ORDER_WAYS = ("order", "calls", "own")  # see feedback.judge_graph
 ACCUMULATION_WAYS = ("driven", "own", "accumulation")
 ENGINE_ORDER_MISTAKES = ("no_visited", "preorder", "assign_grad")
-ENGINE_BACKWARD_MISTAKES = ("not_reversed", "no_seed", "preorder")
+ENGINE_BACKWARD_MISTAKES = ("not_reversed", "no_seed")  # (a pre-order sort is task 1.6's, standing in here)
 LAYERNORM_MISTAKES = ("ln_unbiased", "ln_eps_outside", "ln_eps_after_inverse", "ln_no_affine")
 FFN_MISTAKES = ("ffn_relu", "ffn_no_activation")
 ATTENTION_MISTAKES = ("attn_no_mask", "attn_empty_row", "attn_empty_row_zeros", "attn_no_scale", "attn_scale_d",
@@ -159,17 +159,23 @@ TASKS: List[Task] = [
         _graph("shallow_and_deep", "a node reached by a short and a long path", "shallow_and_deep", ORDER_WAYS,
                mistakes=ENGINE_ORDER_MISTAKES),
         _graph("wide", "a node used by four others", "wide", ORDER_WAYS, public=False, mistakes=ENGINE_ORDER_MISTAKES),
-    )),
+    ), component="topological_order"),
     Task("1.7", "Backward", 4, "engine", (
         _graph("chain", "a chain: (a*b + c) * d", "chain", ("own",), mistakes=ENGINE_BACKWARD_MISTAKES),
         _graph("tree", "a tree: (a*b + c*d) * k", "tree", ("own",), mistakes=ENGINE_BACKWARD_MISTAKES),
         _graph("single", "one operation: a * b", "single", ("own",), public=False, mistakes=ENGINE_BACKWARD_MISTAKES),
-    ), uses=("1.1",)),
+    ), uses=("1.1", "1.6")),
     Task("1.8", "Accumulation: a node used twice", 4, "engine", (
         _graph("add_twice", "a + a", "add_twice", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
         _graph("mul_twice", "a * a", "mul_twice", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
         _graph("two_branches", "x*y + x*z", "two_branches", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
         _graph("cube", "x * x * x", "cube", ACCUMULATION_WAYS, public=False, mistakes=("assign_grad",)),
+        _graph("add_and_x", "(x + 1) * x", "add_and_x", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
+        _graph("pow_and_x", "x ** 2 + x", "pow_and_x", ACCUMULATION_WAYS, mistakes=("assign_grad",)),
+        _graph("exp_log_and_x", "exp(x) + log(x) + x", "exp_log_and_x", ACCUMULATION_WAYS, public=False,
+               mistakes=("assign_grad",)),
+        _graph("tanh_relu_and_x", "tanh(x) + relu(x) + x", "tanh_relu_and_x", ACCUMULATION_WAYS, public=False,
+               mistakes=("assign_grad",)),
     ), note="No code of its own: every _backward must add to .grad (+=), never set it, so that a Value used "
             "twice gets both contributions."),
     # ---- nn.py ------------------------------------------------------------------------
