@@ -152,7 +152,9 @@ def test_batch_grading_writes_one_csv_row_per_submission(tmp_path, capsys):
     good = write_submission(tmp_path / "alice", "solutions")
     empty = write_submission(tmp_path / "bob", "stubs")
     out = tmp_path / "grades.csv"
-    assert main(["grade", str(good), str(empty), "--csv", str(out), "--tasks", "1.1", "1.5", "3.7"]) == 0
+    feedback_dir = tmp_path / "feedback"
+    assert main(["grade", str(good), str(empty), "--csv", str(out), "--tasks", "1.1", "1.5", "3.7",
+                 "--feedback", str(feedback_dir)]) == 0
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["submission", "score", "max_score"] + [t.id for t in TASKS]
     assert [r[:3] for r in rows[1:]] == [[str(good), "13.0", "13"], [str(empty), "0.0", "13"]]
@@ -160,6 +162,13 @@ def test_batch_grading_writes_one_csv_row_per_submission(tmp_path, capsys):
     assert (rows[1][column], rows[2][column], rows[1][rows[0].index("3.2")]) == ("4.0", "0.0", "")
     printed = capsys.readouterr().out
     assert "alice: 13 / 13 points" in printed and "bob: 0 / 13 points" in printed
+    # every student's own results and feedback, named after the folder
+    assert sorted(p.name for p in feedback_dir.iterdir()) == ["alice.json", "alice.txt", "bob.json", "bob.txt"]
+    assert json.loads((feedback_dir / "bob.json").read_text())["score"] == 0.0
+    assert "not implemented yet: Task 1.1" in (feedback_dir / "bob.txt").read_text()
+    twice = write_submission(tmp_path / "other" / "alice", "solutions")
+    assert main(["grade", str(good), str(twice), "--feedback", str(feedback_dir)]) == 2
+    assert "two folders are named 'alice'" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------

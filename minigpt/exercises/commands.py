@@ -176,7 +176,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
     _needs_posix()
     if (args.results or args.prairielearn) and len(args.dirs) > 1:
         option = "--results" if args.results else "--prairielearn"
-        raise UserError(f"{option} takes one submission; for several use --csv FILE")
+        raise UserError(f"{option} takes one submission; for several use --feedback DIR (and --csv FILE)")
+    names = [os.path.basename(os.path.normpath(d)) for d in args.dirs]
+    if args.feedback and len(set(names)) < len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise UserError(f"--feedback names each file after its submission's folder, and two folders are named {twice!r}")
     assignment = _assignment(args)
     missing = [d for d in args.dirs if not os.path.isdir(d)]
     if missing:
@@ -224,6 +228,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.prairielearn:
         write_json(args.prairielearn, prairielearn(reports[0], assignment))
         print(f"results: {args.prairielearn}")
+    if args.feedback:  # one Gradescope JSON and one text of feedback per submission, named after its folder
+        for name, report in zip(names, reports):
+            write_json(os.path.join(args.feedback, f"{name}.json"), gradescope(report, assignment))
+            _write_text(os.path.join(args.feedback, f"{name}.txt"), table(report) + "\n")
+        print(f"feedback of {len(reports)} submission(s): {args.feedback}/NAME.json and NAME.txt")
     if args.csv:
         write_csv(reports, args.csv, assignment.tasks)
         print(f"grades of {len(reports)} submission(s): {args.csv}")
@@ -232,6 +241,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
         write_class_report(reports, args.report)
         print(f"class report: {args.report}")
     return 0
+
+
+def _write_text(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 class _Progress:
@@ -361,6 +376,8 @@ def register(subparsers) -> None:
                     "grading ran, whatever the score.")
     grade.add_argument("dirs", nargs="+", metavar="DIR", help="submission folders")
     grade.add_argument("--results", metavar="FILE", help="write Gradescope results JSON (one submission)")
+    grade.add_argument("--feedback", metavar="DIR",
+                       help="write each submission's Gradescope JSON and feedback text into DIR, named after its folder")
     grade.add_argument("--prairielearn", metavar="FILE",
                        help="write PrairieLearn external-grader results JSON (one submission)")
     grade.add_argument("--csv", metavar="FILE", help="write one row per submission, one column per task")
