@@ -37,7 +37,8 @@ def softmax(values: Sequence) -> List[Value]:
     values = [v if isinstance(v, Value) else Constant(v) for v in values]
     if not values:
         raise ValueError("softmax of an empty list")
-    m = max(v.data for v in values)  # a constant: no gradient flows through the shift
+    # the shift is a constant (no gradient flows through it), one node labelled 'max'
+    m = Constant(max(v.data for v in values), "max")
     exps = [(v - m).exp() for v in values]
     total = vsum(exps)
     return [e / total for e in exps]
@@ -48,5 +49,5 @@ def logsumexp(values: Sequence) -> Value:
     values = [v if isinstance(v, Value) else Constant(v) for v in values]
     if not values:
         raise ValueError("logsumexp of an empty list")
-    m = max(v.data for v in values)
+    m = Constant(max(v.data for v in values), "max")  # as in softmax
     return vsum([(v - m).exp() for v in values]).log() + m
