@@ -125,7 +125,7 @@ class _Program:
     def __init__(self, forward, backward, fwd_info, preamble, template, n_aux, namespace, name, header=()):
         self.template, self.n_aux, self.name = template, n_aux, name
         self.fwd_where: Dict[int, Tuple[int, str]] = {}  # source line -> (cell, op)
-        source, parts = list(header), []
+        source, parts, spans = list(header), [], []
         for part, groups in (("forward", forward), ("backward", backward)):
             chunks, size = [[]], 0   # a node's lines stay in one function
             for i, group in enumerate(groups):
@@ -136,6 +136,7 @@ class _Program:
                 size += len(group)
             for k, chunk in enumerate(chunks):
                 fname = f"{part}_{k}" if len(chunks) > 1 else part
+                first = len(source)
                 source.append(f"def {fname}(v, g, aux, R, Q):")
                 source.extend("    " + line for line in preamble)
                 for i, group in chunk:
@@ -146,10 +147,16 @@ class _Program:
                     source.append("    pass")
                 source.append("")
                 parts.append(fname)
+                spans.append((first, len(source)))
         self.source = "\n".join(source)
         self.filename = f"<minigpt compiled {name}>"
         self.namespace = namespace = dict(_RUNTIME, **namespace)
-        exec(compile(self.source, self.filename, "exec"), namespace)
+        # one function at a time (blank lines in front keep the line numbers of `source`):
+        # Python's compiler holds the syntax tree of what it compiles, which for a whole
+        # model's step would take gigabytes
+        for first, last in spans:
+            code = "\n" * first + "\n".join(source[first:last])
+            exec(compile(code, self.filename, "exec"), namespace)
         self.forward_parts = [namespace[f] for f in parts if f.startswith("forward")]
         self.backward_parts = [namespace[f] for f in parts if f.startswith("backward")]
 
@@ -205,8 +212,9 @@ class _Compiler:
     """
 
     def __init__(self, root: Value, leaves: Sequence[Value], slots=None, picks=None, hints=None,
-                 names: bool = False):
-        self.root = root
+                 names: bool = False, batch_linear: bool = False):
+        self.root, self.batch_linear = root, batch_linear
+        self._dots: Dict[int, object] = {}
         self.order = topological_order(root)
         self.slots = slots or {}
         self.picks = picks or {}
@@ -351,7 +359,7 @@ class _Compiler:
         the max of."""
         extra = {key: grp for key, (grp, _) in self.shifts.items()}
         order, seen = [], set()
-        for start in self.order:
+        for start in (self.root,):
             stack = [(start, False)]
             while stack:
                 node, placed = stack.pop()
@@ -382,10 +390,154 @@ class _Compiler:
                 info[len(fwd) - 1] = (self.where[id(node)], node.op)
         bwd = [[f"{self._grad(self.root)} = seed"
                 + self._note(f"{self.names[id(self.root)]}.grad = 1" if self.names else "")]]
+        batched = self._linear_families() if self.batch_linear else {}
+        left = {}  # members of each family and of each matrix not yet reached, going backward
+        for fam in batched.values():
+            left[fam["pos"]] = left.get(fam["pos"], 0) + 1
+            left[fam["matrix"]] = left.get(fam["matrix"], 0) + 1
+        norms = self._norm_families() if self.batch_linear else {}
+        for key in norms.values():
+            left[key] = left.get(key, 0) + 1
         for node in reversed(self.order):
-            if node._children:
+            fam = batched.get(id(node))
+            if id(node) in norms:  # a layer norm's outputs: batched once all have their gradient
+                key = norms[id(node)]
+                left[key] -= 1
+                if left[key] == 0:
+                    bwd.append(self._norm_backward(key))
+            elif fam is not None:  # a weight-matrix product: its chain rule runs batched (below)
+                for key in (fam["pos"], fam["matrix"]):
+                    left[key] -= 1
+                lines = self._linear_x_side(fam["pos"]) if left[fam["pos"]] == 0 else []
+                if left[fam["matrix"]] == 0:
+                    lines += self._linear_w_side(fam["matrix"])
+                if lines:
+                    bwd.append(lines)
+            elif node._children:
                 bwd.append(self._backward(node))
         return fwd, bwd, info
+
+    # -- weight-matrix products, batched ---------------------------------------------------
+    # A Linear layer's output i at position t is dot(W[i], x_t): its chain rule adds
+    # G_ti * x_t to W[i]'s gradient and G_ti * W[i] to x_t's. Done node by node that is
+    # 2 * rows * T vector updates. Batched, once every output of the layer at position t
+    # has its gradient: x_t += W^T G_t (one dot per input feature, over the rows); and
+    # once every position is done: W[i] += sum_t G_ti x_t (one dot per weight, over the
+    # positions). The same products, summed in another order: equal to rounding.
+    def _linear_families(self) -> Dict[int, dict]:
+        """{id(dot node): its family} for the dot nodes of a parameter matrix times a
+        vector: family = {"pos": (matrix, x), "matrix": matrix key}."""
+        by_x: Dict[tuple, list] = {}
+        for node in self.order:
+            if node.op != "dot":
+                continue
+            full = self._full_dot(node)
+            if not full:
+                continue
+            xs, ys, bias = full
+            cells = [self.where.get(id(w)) for w in xs]
+            if (None in cells or cells[-1] >= self.n_inputs or cells != list(range(cells[0], cells[0] + len(cells)))
+                    or any(w in self.slots for w in xs) or (bias is not None and id(bias) not in self.where)):
+                continue
+            by_x.setdefault((tuple(map(id, ys)), bias is None), []).append((cells[0], node, ys, bias))
+        families, self.matrices, self.positions = {}, {}, {}
+        for (ykey, _), members in by_x.items():
+            members.sort(key=lambda m: m[0])
+            rows = tuple(m[0] for m in members)
+            if len(set(rows)) != len(rows) or len(members) < 2:
+                continue
+            mkey = ("matrix", rows, len(members[0][2]), ykey[1] if False else members[0][3] is None)
+            pkey = ("pos", mkey, ykey)
+            self.positions[pkey] = members
+            self.matrices.setdefault(mkey, []).append(pkey)
+            for _, node, _, _ in members:
+                families[id(node)] = {"pos": pkey, "matrix": mkey}
+        return families
+
+    def _norm_families(self) -> Dict[int, tuple]:
+        """{id(layer_norm node): (mean node, rsqrt_var node)}: the outputs of one layer
+        norm of one vector, whose chain rule runs as one block (`_norm_backward`)."""
+        families, self.norms = {}, {}
+        for node in self.order:
+            if node.op == "layer_norm" and len(node._children) == 5:
+                key = (id(node._children[1]), id(node._children[2]))
+                self.norms.setdefault(key, []).append(node)
+        for key, members in list(self.norms.items()):
+            mu = members[0]._children[1]
+            position = {id(x): i for i, x in enumerate(mu._children)}
+            if (mu.op != "mean" or len(position) != len(mu._children) or len(members) != len(position)
+                    or any(id(m._children[0]) not in position for m in members)):
+                del self.norms[key]
+                continue
+            members.sort(key=lambda m: position[id(m._children[0])])
+            families.update((id(m), key) for m in members)
+        return families
+
+    def _norm_backward(self, key) -> List[str]:
+        """y_i = (x_i - mu) r gamma_i + beta_i for every i at once: the local derivatives
+        of each output, as fused.layer_norm has them, times G_i, summed per child."""
+        members = self.norms[key]
+        xs, gammas, betas = ([m._children[j] for m in members] for j in (0, 3, 4))
+        mu, r = (self._val(members[0]._children[j]) for j in (1, 2))
+        outs = [self.where[id(m)] for m in members]
+        return [f"Gs = {self._gather('g', outs)}", f"gm = {self._read(gammas)}",
+                f"cs = [x - {mu} for x in {self._read(xs)}]",
+                self._accumulate(xs, f"[gd * {r} * G for gd, G in zip(gm, Gs)]"),
+                f"{self._grad(members[0]._children[1])} += sum([-gd * {r} * G for gd, G in zip(gm, Gs)])",
+                f"{self._grad(members[0]._children[2])} += sum([gd * c * G for gd, c, G in zip(gm, cs, Gs)])",
+                self._accumulate(gammas, f"[c * {r} * G for c, G in zip(cs, Gs)]"),
+                self._accumulate(betas, "Gs")]
+
+    def _gather(self, array: str, cells: Sequence[int]) -> str:
+        """An expression for array[c] for each cell, as a sequence."""
+        if len(cells) > 1 and all(b - a == 1 for a, b in zip(cells, cells[1:])):
+            return f"{array}[{cells[0]}:{cells[-1] + 1}]"
+        if len(cells) <= 4:
+            return "(" + ", ".join(f"{array}[{c}]" for c in cells) + ",)"
+        name = f"take{len(self.constants)}"
+        self.constants[name] = itemgetter(*cells)
+        return f"{name}({array})"
+
+    def _linear_x_side(self, pkey) -> List[str]:
+        members = self.positions[pkey]
+        mkey = pkey[1]
+        rows, n = mkey[1], mkey[2]
+        lines = []
+        if mkey not in self.aux_of:  # W transposed, once per run: its columns, as tuples
+            k = self._new_aux(mkey)
+            lines.append(f"aux[{k}] = list(zip(" + ", ".join(f"v[{r}:{r + n}]" for r in rows) + "))"
+                         if len(rows) <= 8 else
+                         f"aux[{k}] = list(zip(*[v[r:r + {n}] for r in range({rows[0]}, {rows[-1] + 1}, "
+                         f"{rows[1] - rows[0]})]))" if self._even(rows) else None)
+            if lines[-1] is None:
+                name = f"rows{len(self.constants)}"
+                self.constants[name] = rows
+                lines[-1] = f"aux[{k}] = list(zip(*[v[r:r + {n}] for r in {name}]))"
+        outs = [self.where[id(node)] for _, node, _, _ in members]
+        ys = members[0][2]
+        lines.append(f"Gs = {self._gather('g', outs)}")
+        lines.append(self._accumulate(ys, f"[{self._sop('col', 'Gs')} for col in aux[{self.aux_of[mkey]}]]"))
+        if members[0][3] is not None:
+            lines.append(self._accumulate([m[3] for m in members], "Gs"))
+        return lines
+
+    @staticmethod
+    def _even(cells: Sequence[int]) -> bool:
+        return len(cells) > 1 and cells[1] > cells[0] and all(b - a == cells[1] - cells[0]
+                                                               for a, b in zip(cells, cells[1:]))
+
+    def _linear_w_side(self, mkey) -> List[str]:
+        pkeys = self.matrices[mkey]
+        rows, n = mkey[1], mkey[2]
+        xs = [self._read(self.positions[p][0][2]) for p in pkeys]
+        lines = [f"XT = list(zip({', '.join(xs)}))" if len(xs) <= 64 else
+                 "XT = list(zip(" + ", ".join(xs) + "))"]
+        # G of output i at every position, gathered for row i
+        for i, r in enumerate(rows):
+            cells = [self.where[id(self.positions[p][i][1])] for p in pkeys]
+            lines.append(f"Gc = {self._gather('g', cells)}")
+            lines.append(f"g[{r}:{r + n}] = map(add, g[{r}:{r + n}], [{self._sop('Gc', 'xc')} for xc in XT])")
+        return lines
 
     def _note(self, text: str) -> str:
         return f"  # {text}" if text else ""
@@ -513,6 +665,13 @@ class _Compiler:
                     self._accumulate(column, f"map(G.__mul__, aux[{k}])")]
         if op == "dot":
             full = self._full_dot(node)
+            if full and len(full[0]) <= 4:  # short: one line per edge is faster than two maps
+                xs, ys, bias = full
+                edges = list(zip(xs, ys)) + list(zip(ys, xs))
+                lines = [f"{self._grad(a)} += {self._val(b)} * G" for a, b in edges]
+                if bias is not None:
+                    lines.append(f"{self._grad(bias)} += 1.0 * G")
+                return lines
             if full:  # in the order of the children: xs, (a linear's bias,) ys, (a dot's bias)
                 xs, ys, bias = full
                 lines = [self._accumulate(xs, f"map(G.__mul__, {self._read(ys)})"),
@@ -538,6 +697,14 @@ class _Compiler:
         ys, xs (and 1 for the bias): `fused.dot` puts the children as xs + ys (+ bias),
         `fused.linear` as weights + (bias,) + x. None for a dot with numbers in it,
         whose local derivatives are those numbers."""
+        key = id(node)
+        if key in self._dots:
+            return self._dots[key]
+        self._dots[key] = found = self._read_dot(node)
+        return found
+
+    @staticmethod
+    def _read_dot(node: Value):
         ch, loc = node._children, node._local_grads
         n = len(ch) // 2
         if n == 0:
@@ -644,8 +811,8 @@ class _Compiler:
 
 
 def _build(root: Value, leaves, slots=None, picks=None, hints=None, names=False, name="graph",
-           preamble=(), header=()) -> Tuple[_Program, _Compiler]:
-    comp = _Compiler(root, leaves, slots, picks, hints, names)
+           preamble=(), header=(), batch_linear=False) -> Tuple[_Program, _Compiler]:
+    comp = _Compiler(root, leaves, slots, picks, hints, names, batch_linear)
     fwd, bwd, info = comp.lines()
     namespace = dict(comp.constants, seed=1.0)
     program = _Program(fwd, bwd, info, list(preamble), comp.template, comp.aux, namespace, name,
@@ -688,8 +855,8 @@ class CompiledGraph:
         if comp.names is None:
             return []
         rows = ["# the leaves: inputs first, then the numbers mixed in"]
-        for node in order:
-            if not node._children:
+        for node in sorted((n for n in order if not n._children), key=lambda n: comp.where[id(n)]):
+            if True:
                 kind = "input" if comp.where[id(node)] < comp.n_inputs else f"constant {node.data!r}"
                 rows.append(f"#   v[{comp.where[id(node)]}] is {comp.names[id(node)]} ({kind})")
         return rows + ["# g[i] is d(output)/d(node i); seed is 1.0", ""]
@@ -724,7 +891,7 @@ def compile_graph(root: Value, inputs: Optional[Sequence[Value]] = None) -> Comp
     """Trace the graph under `root` into a program (see `CompiledGraph`).
 
     `inputs`: the leaves whose values each run supplies (default: every leaf that is
-    not a number mixed into an operation, in topological order)."""
+    not a number mixed into an operation, left to right as the expression reads)."""
     if not isinstance(root, Value):
         raise TypeError(f"compile_graph takes a Value, got {type(root).__name__}")
     return CompiledGraph(root, inputs)
@@ -786,22 +953,25 @@ class CompiledStep:
                 loss = cross_entropy_loss(logits, targets)
         finally:
             model.tok_emb = real
+        # the node `logsumexp(row) - row[target]` of each position: its second child is
+        # the logit the target picks, which the program chooses when it runs
+        picked = {id(row[y]): t for t, (row, y) in enumerate(zip(logits, targets))}
         picks = {}
-        for t, (row, y) in enumerate(zip(logits, targets)):
-            users = [u for u in topological_order(loss) if u.op == "-" and len(u._children) == 2
-                     and u._children[1] is row[y]] if t == 0 else None
-            if users is None:
-                users = [u for u in self._users_of(loss, row[y]) if u.op == "-" and u._children[1] is row[y]]
-            if len(users) != 1:
-                raise CompileError(f"cannot find where the loss picks the target's logit at position {t}")
-            picks[id(users[0])] = t
+        for node in topological_order(loss):
+            if node.op == "-" and len(node._children) == 2 and id(node._children[1]) in picked:
+                t = picked[id(node._children[1])]
+                if t in picks.values():
+                    raise CompileError(f"the target's logit at position {t} is subtracted twice")
+                picks[id(node)] = t
+        if len(picks) != seq_len:
+            raise CompileError("cannot find where the loss picks the target's logit at every position")
         modules = [m for _, m in model.named_modules()]
         hints = {"scales": sorted({1.0 / math.sqrt(m.head_dim) for m in modules if isinstance(m, MultiHeadAttention)}),
                  "eps": sorted({m.eps for m in modules if isinstance(m, LayerNorm)})}
         rows = ["r%d" % t for t in range(seq_len)]
         preamble = [f"{', '.join(rows)}, = R", f"{', '.join('q%d' % t for t in range(seq_len))}, = Q"]
         self._program, comp = _build(loss, self.params, table.slots, picks, hints,
-                                     name=f"step T={seq_len}", preamble=preamble)
+                                     name=f"step T={seq_len}", preamble=preamble, batch_linear=True)
         self._root = comp.where[id(loss)]
         cell = comp.where
         self._rows = [cell[id(model.E[i][0])] for i in range(V)]
@@ -816,10 +986,6 @@ class CompiledStep:
         self._program.run(v, [0.0] * len(v), self._rows_for(ids), self._picks_for(targets), backward=False)
         _compare(comp.order, comp, v)
         self.compile_seconds = time.perf_counter() - t0
-
-    @staticmethod
-    def _users_of(root, node):
-        return [u for u in topological_order(root) if any(ch is node for ch in u._children)]
 
     @property
     def source(self) -> str:
