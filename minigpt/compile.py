@@ -38,8 +38,9 @@ import math
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from operator import add, itemgetter, mul
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import fused
 from .engine import Constant, Value, topological_order
@@ -113,6 +114,32 @@ _RUNTIME = {"math": math, "exp": math.exp, "log": math.log, "tanh": math.tanh, "
             "mul": mul, "add": add, "zip": zip, "max": max, "sop": fused._sum_of_products,
             "pow_local": _pow_local, "sigmoid": _sigmoid, "gelu": _gelu, "softmax": _softmax,
             "logsumexp": _logsumexp, "rsqrt_var": _rsqrt_var, "softmax_local": _softmax_local}
+
+
+def _take(cells: Sequence[int]):
+    """A function giving (g[c] for c in cells) as a tuple, fast."""
+    if len(cells) == 1:
+        c = cells[0]
+        return lambda g: (g[c],)
+    return itemgetter(*cells)
+
+
+def _add_weight_grads(acc: Dict[tuple, list], grads: List[float]) -> None:
+    """Add sum_t G_ti x_t to the gradient cells of each row i of each weight matrix, from
+    what the programs set aside in `acc` (then emptied): per matrix, a list of
+    (x's columns [n][T], the outputs' gradients per row [m][T]), one per sequence."""
+    sop = fused._sum_of_products
+    for (_, rows, n, _), parts in acc.items():
+        if not parts:
+            continue
+        if len(parts) == 1:
+            xt, gcols = parts[0]
+        else:  # the positions of all the sequences, end to end
+            xt = [tuple(itertools.chain.from_iterable(cols)) for cols in zip(*(p[0] for p in parts))]
+            gcols = [tuple(itertools.chain.from_iterable(cols)) for cols in zip(*(p[1] for p in parts))]
+        for r, gc in zip(rows, gcols):
+            grads[r:r + n] = map(add, grads[r:r + n], [sop(gc, xc) for xc in xt])
+        parts.clear()
 
 
 # ---- the program ---------------------------------------------------------------------
@@ -193,7 +220,7 @@ class _Program:
 
     def _overflow(self, v: List[float]) -> OverflowError:
         for line, (cell, op) in sorted(self.fwd_where.items()):
-            if not math.isfinite(v[cell]):
+            if not all(math.isfinite(v[c]) for c in cell):
                 return OverflowError(f"{op} overflowed: the result is not a finite float "
                                      f"(compiled program, line {line}: {self._line(line)})")
         return OverflowError("a value is not a finite float")
@@ -230,6 +257,7 @@ class _Compiler:
             for child in node._children:
                 self.users.setdefault(id(child), []).append(node)
         self.shifts = self._max_shifts()
+        self.families = self._linear_families() if batch_linear else {}
         self._layout()
         self.names = self._names() if names else None
         self.aux = 0
@@ -259,6 +287,7 @@ class _Compiler:
         side where none of them has a cell yet, the largest groups first."""
         groups = [grp for node in self.order for grp in self._groups(node)]
         groups += [grp for grp, _ in self.shifts.values()]
+        groups += [[m[1] for m in members] for members in getattr(self, "positions", {}).values()]
         seen = set()
         for grp in sorted(groups, key=len, reverse=True):
             key = tuple(map(id, grp))
@@ -379,18 +408,25 @@ class _Compiler:
         lines take the nodes in the order `Value.backward()` does, so each gradient is
         the same sum in the same order."""
         fwd, info = [], {}
+        done = set()  # the linear families computed already
         for node in self.forward_order():
-            if id(node) in self.shifts:
+            fam = self.families.get(id(node))
+            if fam is not None:  # a weight matrix times x_t: all its outputs at once
+                if fam["pos"] not in done:
+                    done.add(fam["pos"])
+                    fwd.append(self._linear_forward(fam["pos"]))
+                    info[len(fwd) - 1] = (tuple(self.where[id(m[1])] for m in self.positions[fam["pos"]]), "dot")
+            elif id(node) in self.shifts:
                 grp, _ = self.shifts[id(node)]
                 fwd.append([f"{self._val(node)} = max({self._read(grp)})"
                             + self._note(f"{self.names[id(node)]}: the max shift" if self.names else "")])
-                info[len(fwd) - 1] = (self.where[id(node)], "max")
+                info[len(fwd) - 1] = ((self.where[id(node)],), "max")
             elif node._children:
                 fwd.append(self._forward(node))
-                info[len(fwd) - 1] = (self.where[id(node)], node.op)
+                info[len(fwd) - 1] = ((self.where[id(node)],), node.op)
         bwd = [[f"{self._grad(self.root)} = seed"
                 + self._note(f"{self.names[id(self.root)]}.grad = 1" if self.names else "")]]
-        batched = self._linear_families() if self.batch_linear else {}
+        batched = self.families
         left = {}  # members of each family and of each matrix not yet reached, going backward
         for fam in batched.values():
             left[fam["pos"]] = left.get(fam["pos"], 0) + 1
@@ -498,25 +534,48 @@ class _Compiler:
         self.constants[name] = itemgetter(*cells)
         return f"{name}({array})"
 
+    def _weight_rows(self, mkey) -> Tuple[List[str], str]:
+        """(lines, expression): the matrix's rows as lists, sliced once per run."""
+        if mkey in self.aux_of:
+            return [], f"aux[{self.aux_of[mkey]}]"
+        k = self._new_aux(mkey)
+        rows, n = mkey[1], mkey[2]
+        if self._even(rows):
+            src = f"range({rows[0]}, {rows[-1] + 1}, {rows[1] - rows[0]})"
+        else:
+            src = f"rows{len(self.constants)}"
+            self.constants[src] = rows
+        return [f"aux[{k}] = [v[r:r + {n}] for r in {src}]"], f"aux[{k}]"
+
+    def _linear_forward(self, pkey) -> List[str]:
+        """y_i = (b_i +) W[i] . x for every row i of the matrix at once, as fused.linear."""
+        members = self.positions[pkey]
+        lines, rows = self._weight_rows(pkey[1])
+        x = self._read(members[0][2])
+        if members[0][3] is None:
+            values = f"[{self._sop('w', 'x')} for w in {rows}]"
+        else:
+            values = f"[b + {self._sop('w', 'x')} for w, b in zip({rows}, {self._read([m[3] for m in members])})]"
+        outs = [m[1] for m in members]
+        target = self._slice(outs)
+        if target is not None:
+            return lines + [f"x = {x}", f"v[{target}] = {values}"]
+        cells = "(" + ", ".join(self._ix(o) for o in outs) + ",)"
+        return lines + [f"x = {x}", f"for i, y in zip({cells}, {values}): v[i] = y"]
+
     def _linear_x_side(self, pkey) -> List[str]:
         members = self.positions[pkey]
         mkey = pkey[1]
         rows, n = mkey[1], mkey[2]
         lines = []
-        if mkey not in self.aux_of:  # W transposed, once per run: its columns, as tuples
-            k = self._new_aux(mkey)
-            lines.append(f"aux[{k}] = list(zip(" + ", ".join(f"v[{r}:{r + n}]" for r in rows) + "))"
-                         if len(rows) <= 8 else
-                         f"aux[{k}] = list(zip(*[v[r:r + {n}] for r in range({rows[0]}, {rows[-1] + 1}, "
-                         f"{rows[1] - rows[0]})]))" if self._even(rows) else None)
-            if lines[-1] is None:
-                name = f"rows{len(self.constants)}"
-                self.constants[name] = rows
-                lines[-1] = f"aux[{k}] = list(zip(*[v[r:r + {n}] for r in {name}]))"
+        tkey = ("transposed", mkey)
+        if tkey not in self.aux_of:  # W transposed, once per run: its columns, as tuples
+            more, rows_expr = self._weight_rows(mkey)
+            lines += more + [f"aux[{self._new_aux(tkey)}] = list(zip(*{rows_expr}))"]
         outs = [self.where[id(node)] for _, node, _, _ in members]
         ys = members[0][2]
         lines.append(f"Gs = {self._gather('g', outs)}")
-        lines.append(self._accumulate(ys, f"[{self._sop('col', 'Gs')} for col in aux[{self.aux_of[mkey]}]]"))
+        lines.append(self._accumulate(ys, f"[{self._sop('col', 'Gs')} for col in aux[{self.aux_of[tkey]}]]"))
         if members[0][3] is not None:
             lines.append(self._accumulate([m[3] for m in members], "Gs"))
         return lines
@@ -527,17 +586,15 @@ class _Compiler:
                                                                for a, b in zip(cells, cells[1:]))
 
     def _linear_w_side(self, mkey) -> List[str]:
+        """W[i] += sum_t G_ti x_t needs only the x_t and the G_ti, all final by now: the
+        line sets them aside in `ACC`, and `_add_weight_grads` sums the products once
+        per batch, over every position of every sequence in it (long dots, few calls)."""
         pkeys = self.matrices[mkey]
-        rows, n = mkey[1], mkey[2]
         xs = [self._read(self.positions[p][0][2]) for p in pkeys]
-        lines = [f"XT = list(zip({', '.join(xs)}))" if len(xs) <= 64 else
-                 "XT = list(zip(" + ", ".join(xs) + "))"]
-        # G of output i at every position, gathered for row i
-        for i, r in enumerate(rows):
-            cells = [self.where[id(self.positions[p][i][1])] for p in pkeys]
-            lines.append(f"Gc = {self._gather('g', cells)}")
-            lines.append(f"g[{r}:{r + n}] = map(add, g[{r}:{r + n}], [{self._sop('Gc', 'xc')} for xc in XT])")
-        return lines
+        takes = tuple(_take([self.where[id(self.positions[p][i][1])] for p in pkeys]) for i in range(len(mkey[1])))
+        name = f"W{len(self.constants)}"
+        self.constants[name], self.constants[name + "_G"] = mkey, takes
+        return [f"ACC.setdefault({name}, []).append((list(zip({', '.join(xs)})), [take(g) for take in {name}_G]))"]
 
     def _note(self, text: str) -> str:
         return f"  # {text}" if text else ""
@@ -811,10 +868,10 @@ class _Compiler:
 
 
 def _build(root: Value, leaves, slots=None, picks=None, hints=None, names=False, name="graph",
-           preamble=(), header=(), batch_linear=False) -> Tuple[_Program, _Compiler]:
+           preamble=(), header=(), batch_linear=False, acc=None) -> Tuple[_Program, _Compiler]:
     comp = _Compiler(root, leaves, slots, picks, hints, names, batch_linear)
     fwd, bwd, info = comp.lines()
-    namespace = dict(comp.constants, seed=1.0)
+    namespace = dict(comp.constants, seed=1.0, ACC={} if acc is None else acc)
     program = _Program(fwd, bwd, info, list(preamble), comp.template, comp.aux, namespace, name,
                        header=header(comp) if callable(header) else header)
     return program, comp
@@ -927,7 +984,7 @@ class CompiledStep:
     update them in between.
     """
 
-    def __init__(self, model, seq_len: int, primitive: bool = False):
+    def __init__(self, model, seq_len: int, primitive: bool = False, _acc: Optional[dict] = None):
         from .functional import primitive_mode
         from .gpt import cross_entropy_loss
         from .nn import LayerNorm, MultiHeadAttention
@@ -971,7 +1028,9 @@ class CompiledStep:
         rows = ["r%d" % t for t in range(seq_len)]
         preamble = [f"{', '.join(rows)}, = R", f"{', '.join('q%d' % t for t in range(seq_len))}, = Q"]
         self._program, comp = _build(loss, self.params, table.slots, picks, hints,
-                                     name=f"step T={seq_len}", preamble=preamble, batch_linear=True)
+                                     name=f"step T={seq_len}", preamble=preamble, batch_linear=True,
+                                     acc=_acc)
+        self._acc = self._program.namespace["ACC"]
         self._root = comp.where[id(loss)]
         cell = comp.where
         self._rows = [cell[id(model.E[i][0])] for i in range(V)]
@@ -1003,6 +1062,17 @@ class CompiledStep:
         return [row[y] for row, y in zip(self._picks, targets)]
 
     def __call__(self, token_ids: Sequence[int], targets: Sequence[int], seed: float = 1.0) -> float:
+        v = self._load()
+        g = [0.0] * len(v)
+        loss = self._run(v, g, token_ids, targets, seed)
+        _add_weight_grads(self._acc, g)
+        for p, d in zip(self.params, g):
+            p.grad += d
+        return loss
+
+    def _run(self, v: List[float], g: List[float], token_ids, targets, seed: float) -> float:
+        """Check the inputs, run the program on v and g (parameters loaded in v) and
+        return the loss; the gradient is left in g and, for weight matrices, in `ACC`."""
         token_ids = self.model.check_tokens(token_ids)
         if len(token_ids) != self.seq_len:
             raise ValueError(f"this program is for {self.seq_len} tokens, got {len(token_ids)}")
@@ -1014,12 +1084,12 @@ class CompiledStep:
             if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < V:
                 raise ValueError(f"cross_entropy_loss: target {y!r} at position {t} is outside the "
                                  f"vocabulary 0..{V - 1}")
-        v = self._load()
-        g = [0.0] * len(v)
         self._program.namespace_seed(seed)
-        self._program.run(v, g, self._rows_for(token_ids), self._picks_for(targets))
-        for p, d in zip(self.params, g):
-            p.grad += d
+        try:
+            self._program.run(v, g, self._rows_for(token_ids), self._picks_for(targets))
+        except BaseException:
+            self._acc.clear()  # what this run set aside is not a gradient
+            raise
         return v[self._root]
 
     def __repr__(self) -> str:
@@ -1035,19 +1105,56 @@ def compile_step(model, seq_len: int, primitive: bool = False) -> CompiledStep:
 class StepPrograms:
     """`CompiledStep`s of one model, one per sequence length, each compiled the first
     time a sequence of that length comes: `loss = programs(token_ids, targets, seed)`.
-    `compile_seconds` is the time spent compiling so far."""
+    `compile_seconds` is the time spent compiling so far.
+
+    For a batch of sequences, call them inside `with programs.batch():` — the same
+    gradients (to rounding), added to the parameters' `.grad` when the block ends, but
+    faster: the parameters are read once, and each weight's gradient is one dot product
+    over every position of the batch instead of one per sequence.
+    """
 
     def __init__(self, model, primitive: bool = False):
         self.model, self.primitive = model, primitive
+        self.params = model.parameters()
         self.programs: Dict[int, CompiledStep] = {}
         self.compile_seconds = 0.0
+        self._acc: Dict[tuple, list] = {}   # the weight products set aside, shared by the programs
+        self._batch: Optional[Tuple[List[float], List[float]]] = None   # (parameter values, their grads)
 
     def program(self, seq_len: int) -> CompiledStep:
         step = self.programs.get(seq_len)
         if step is None:
-            step = self.programs[seq_len] = CompiledStep(self.model, seq_len, self.primitive)
+            step = self.programs[seq_len] = CompiledStep(self.model, seq_len, self.primitive, _acc=self._acc)
             self.compile_seconds += step.compile_seconds
         return step
 
     def __call__(self, token_ids: Sequence[int], targets: Sequence[int], seed: float = 1.0) -> float:
-        return self.program(len(token_ids))(token_ids, targets, seed)
+        if not isinstance(token_ids, (list, tuple)) or not token_ids:
+            raise ValueError("MiniGPT: token_ids must be a non-empty list of ints")
+        step = self.program(len(token_ids))
+        if self._batch is None:
+            return step(token_ids, targets, seed)
+        values, grads = self._batch
+        v = list(step._program.template)
+        v[:len(values)] = values
+        g = grads + [0.0] * (len(v) - len(grads))
+        loss = step._run(v, g, token_ids, targets, seed)
+        self._batch = (values, g[:len(grads)])
+        return loss
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run the calls in this block as one batch (see the class doc). If a call raises,
+        no gradient of the block is added."""
+        if self._batch is not None:
+            raise RuntimeError("StepPrograms.batch() blocks do not nest")
+        self._batch = ([p.data for p in self.params], [0.0] * len(self.params))
+        try:
+            yield
+            grads = self._batch[1]
+            _add_weight_grads(self._acc, grads)
+            for p, d in zip(self.params, grads):
+                p.grad += d
+        finally:
+            self._batch = None
+            self._acc.clear()
