@@ -181,9 +181,10 @@ class _Program:
                 source.append(f"def {fname}(v, g, aux, R, Q):")
                 source.extend("    " + line for line in preamble)
                 for i, group in chunk:
-                    source.extend("    " + line for line in group)
-                    if part == "forward" and i in fwd_info:
-                        self.fwd_where[len(source)] = fwd_info[i]
+                    for line in group:
+                        source.append("    " + line)
+                        if part == "forward" and i in fwd_info:
+                            self.fwd_where[len(source)] = fwd_info[i]
                 if not chunk:
                     source.append("    pass")
                 source.append("")
@@ -224,13 +225,22 @@ class _Program:
         return self.source.splitlines()[number - 1].strip()
 
     def _located(self, err):
+        """The error raised on a line of the program, said as the engine says it."""
         tb, line = err.__traceback__, None
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == self.filename:
                 line = tb.tb_lineno
             tb = tb.tb_next
-        where = "" if line is None else f" (compiled program, line {line}: {self._line(line)})"
-        return type(err)(f"{err}{where}")
+        if line is None:
+            return err
+        op = self.fwd_where.get(line, ((), "an operation"))[1]
+        where = f"(compiled program, line {line}: {self._line(line)})"
+        if isinstance(err, OverflowError):
+            return OverflowError(f"{op} overflowed: the result is not a finite float {where}")
+        if isinstance(err, ZeroDivisionError):
+            return ZeroDivisionError(f"division by zero in {op} {where}")
+        said = {"log": "log of a non-positive number", "sqrt": "sqrt of a negative number"}.get(op, f"{op}: {err}")
+        return type(err)(f"{said} {where}")
 
     def _overflow(self, v: List[float]) -> OverflowError:
         for line, (cell, op) in sorted(self.fwd_where.items()):
