@@ -42,3 +42,26 @@ def test_the_engine_section_transcripts_are_what_the_repl_prints():
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     runner.run(doctest.DocTestParser().get_doctest("".join(blocks), {}, "README", "README.md", 0))
     assert runner.failures == 0 and runner.tries == 8
+
+
+def test_the_compiling_section_prints_the_program_it_shows_and_reruns_it():
+    text = read("README.md")
+    start = text.index("## Compiling: backprop unrolled as code")
+    section = text[start:text.index("\n## ", start + 1)]
+    code, shown = re.search(r"```python\n(from minigpt import Value\n.*?)```\n\n```text\n(.*?)```", section, re.S).groups()
+    assert "print(compiled.source)" in code
+    scope = {}
+    exec(code.replace("print(compiled.source)", ""), scope)
+    assert scope["compiled"].source.strip() == shown.strip()   # what print(compiled.source) prints
+    # after the seed, each backward line's comment is one step of explain_backward, in its order
+    from minigpt.viz import explain_backward
+    fresh = {}
+    exec(code.split("compiled = ")[0], fresh)
+    steps = [str(step).split(" = ")[0] for step in explain_backward(fresh["L"])]
+    comments = [line.split("  # ")[1] for line in shown.split("def backward")[1].splitlines()[1:] if line.strip()]
+    assert comments[0] == "L.grad = 1" and steps[0] == "L.grad"
+    assert comments[1:] == steps[1:] and len(steps) == 5
+    block = re.search(r"```python\n(>>> compiled\(.*?)```", section, re.S).group(1)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(doctest.DocTestParser().get_doctest(block, scope, "README", "README.md", 0))
+    assert runner.failures == 0 and runner.tries == 2
