@@ -123,7 +123,23 @@ def _softmax_local(probs: Sequence[float], i: int, g: float) -> List[float]:
     return [d * g for d in local]
 
 
-_RUNTIME = {"math": math, "exp": math.exp, "log": math.log, "tanh": math.tanh, "sqrt": math.sqrt,
+def _pow(x: float, n: float) -> float:
+    """x ** n with the engine's errors (`Value.__pow__`)."""
+    if x < 0.0 and not float(n).is_integer():
+        raise ValueError(f"a negative number to a fractional power is not real: {x!r} ** {n!r}")
+    if x == 0.0 and n < 0.0:
+        raise ZeroDivisionError(f"division by zero: 0 ** {n!r}")
+    return math.pow(x, n)
+
+
+def _vpow(b: float, e: float) -> float:
+    """b ** e for a Value exponent: the engine needs b > 0 (ln b is in the derivative)."""
+    if b <= 0.0:
+        raise ValueError(f"a Value exponent needs a positive base, got {b!r}")
+    return math.pow(b, e)
+
+
+_RUNTIME = {"powr": _pow, "vpow": _vpow, "math": math, "exp": math.exp, "log": math.log, "tanh": math.tanh, "sqrt": math.sqrt,
             "pow": math.pow, "copysign": math.copysign, "inf": math.inf, "sum": sum, "map": map,
             "mul": mul, "add": add, "zip": zip, "max": max, "sop": fused._sum_of_products,
             "pow_local": _pow_local, "sigmoid": _sigmoid, "gelu": _gelu, "softmax": _softmax,
@@ -214,7 +230,7 @@ class _Program:
             for part in self.forward_parts:
                 part(v, g, aux, R, Q)
         except (ArithmeticError, ValueError) as err:
-            raise self._located(err) from None
+            raise self._located(err, v) from None
         if not all(map(math.isfinite, v)):
             raise self._overflow(v)
         if backward:
@@ -224,7 +240,7 @@ class _Program:
     def _line(self, number: int) -> str:
         return self.source.splitlines()[number - 1].strip()
 
-    def _located(self, err):
+    def _located(self, err, v: List[float]):
         """The error raised on a line of the program, said as the engine says it."""
         tb, line = err.__traceback__, None
         while tb is not None:
@@ -233,6 +249,10 @@ class _Program:
             tb = tb.tb_next
         if line is None:
             return err
+        if not isinstance(err, OverflowError):
+            earlier = self._overflow(v, before=line)
+            if earlier is not None:  # the engine would have stopped there
+                return earlier
         op = self.fwd_where.get(line, ((), "an operation"))[1]
         where = f"(compiled program, line {line}: {self._line(line)})"
         if isinstance(err, OverflowError):
@@ -242,12 +262,15 @@ class _Program:
         said = {"log": "log of a non-positive number", "sqrt": "sqrt of a negative number"}.get(op, f"{op}: {err}")
         return type(err)(f"{said} {where}")
 
-    def _overflow(self, v: List[float]) -> OverflowError:
+    def _overflow(self, v: List[float], before: Optional[int] = None) -> Optional[OverflowError]:
+        """The first forward line (before line `before`) whose value is not finite."""
         for line, (cell, op) in sorted(self.fwd_where.items()):
+            if before is not None and line >= before:
+                return None
             if not all(math.isfinite(v[c]) for c in cell):
                 return OverflowError(f"{op} overflowed: the result is not a finite float "
                                      f"(compiled program, line {line}: {self._line(line)})")
-        return OverflowError("a value is not a finite float")
+        return None if before is not None else OverflowError("a value is not a finite float")
 
 
 # ---- from a graph to lines -----------------------------------------------------------
@@ -269,7 +292,8 @@ class _Compiler:
         self.order = topological_order(root)
         self.slots = slots or {}
         self.picks = picks or {}
-        self.scales: List[float] = list((hints or {}).get("scales", ()))
+        self.hinted_scales: List[float] = list((hints or {}).get("scales", ()))
+        self.scales: List[float] = []
         self.epsilons: List[float] = list((hints or {}).get("eps", ()))
         self.where: Dict[int, int] = {}        # id(node) -> storage index
         self.template: List[float] = []
@@ -292,7 +316,7 @@ class _Compiler:
     def _place(self, node: Value) -> None:
         if id(node) not in self.where and node not in self.slots:
             self.where[id(node)] = len(self.template)
-            self.template.append(node.data if not node._children and isinstance(node, Constant) else 0.0)
+            self.template.append(0.0 if node._children else node.data)  # a leaf not given each run: a constant
 
     def _groups(self, node: Value) -> List[Sequence[Value]]:
         """The children of `node` that its line reads as one sequence."""
@@ -639,13 +663,13 @@ class _Compiler:
         unary = {"neg": f"-{a}", "exp": f"exp({a})", "log": f"log({a})", "sqrt": f"sqrt({a})",
                  "tanh": f"tanh({a})", "relu": f"{a} if {a} > 0.0 else 0.0", "sigmoid": f"sigmoid({a})"}
         binary = {"+": f"{a} + {b}", "-": f"{a} - {b}", "*": f"{a} * {b}", "/": f"{a} / {b}",
-                  "**": f"pow({a}, {b})"}
+                  "**": f"vpow({a}, {b})"}
         if op in unary and len(ch) == 1:
             return [f"{out} = {unary[op]}" + note]
         if op in binary and len(ch) == 2:
             return [f"{out} = {binary[op]}" + note]
         if op.startswith("**") and len(ch) == 1:
-            return [f"{out} = pow({a}, {self._exponent(node)!r})" + note]
+            return [f"{out} = powr({a}, {self._exponent(node)!r})" + note]
         if op == "gelu" and len(ch) == 1:
             return [f"{out}, aux[{self._new_aux(id(node))}] = gelu({a})" + note]
         if op == "layer_norm" and len(ch) == 5:
@@ -781,25 +805,36 @@ class _Compiler:
         key = id(node)
         if key in self._dots:
             return self._dots[key]
-        self._dots[key] = found = self._read_dot(node)
+        self._dots[key] = found = self._read_dot(node, self.batch_linear)
         return found
 
     @staticmethod
-    def _read_dot(node: Value):
+    def _read_dot(node: Value, prefer_values: bool = False):
         ch, loc = node._children, node._local_grads
         n = len(ch) // 2
-        if n == 0:
-            return None
-        if len(ch) == 2 * n:
+        fits = []
+        if n and len(ch) == 2 * n:
             layouts = [(0, n, None)]
-        else:  # the bias last (fused.dot) or between the weights and x (fused.linear)
+        elif n:  # the bias last (fused.dot) or between the weights and x (fused.linear)
             layouts = [(0, n, 2 * n), (0, n + 1, n)]
+        else:
+            layouts = []
         for x0, y0, b in layouts:
             if b is not None and loc[b] != 1.0:
                 continue
             if all(loc[x0 + i] == ch[y0 + i].data and loc[y0 + i] == ch[x0 + i].data for i in range(n)):
-                return ch[x0:x0 + n], ch[y0:y0 + n], (None if b is None else ch[b])
-        return None
+                fits.append((ch[x0:x0 + n], ch[y0:y0 + n], None if b is None else ch[b]))
+        if not fits:
+            return None
+        # a dot with numbers in it has the numbers as its local derivatives, and its
+        # value is sum(local * child): when that fits too, the graph does not say which
+        numbers = fused._sum_of_products([c.data for c in ch], loc) == node.data
+        if prefer_values:  # a model's dots are of Values (numbers appear in RoPE's only, never ambiguous)
+            return fits[-1]  # the layout of fused.linear when both fit
+        if numbers or len(fits) > 1:
+            raise CompileError("a dot node can be read two ways where it was traced (its local derivatives "
+                               "equal its children's values, as at 0 or 1): trace it with other values")
+        return fits[0]
 
     def _dot_expr(self, node: Value) -> str:
         ch = node._children
@@ -826,21 +861,29 @@ class _Compiler:
         return self.aux_of[key]
 
     def _exponent(self, node: Value) -> float:
-        x, out = node._children[0].data, node.data
+        """n of an `x ** n` node. Its op name has n to 6 digits only, so n is read back
+        from the local derivative n x^(n-1) = n out / x, and checked against the node."""
+        x, out, local = node._children[0].data, node.data, node._local_grads[0]
+        candidates = []
         try:
-            n = float(node.op[2:])
+            named = float(node.op[2:])
         except ValueError:
-            n = None
-        if n is not None and math.pow(x, n) == out:
-            return n
-        local = node._local_grads[0]
+            named = None
+        if named is not None and len(f"{named:g}".lstrip("-").replace(".", "").lstrip("0")) < 6:
+            # a name shorter than 6 digits is the whole number (unless n is something like
+            # 3.0000001): first, since the number read back below may be off by a rounding
+            candidates.append(named)
         if x != 0.0 and out != 0.0:
             guess = local * x / out
-            for k in range(1, 18):
-                cand = float(f"{guess:.{k}g}")
-                if math.pow(x, cand) == out and _pow_local(x, cand, out) == local:
-                    return cand
-        raise CompileError(f"cannot read the exponent of {node.op!r} back from the graph")
+            candidates += [float(f"{guess:.{k}g}") for k in range(1, 18)] + [guess]
+        for n in candidates:
+            try:
+                if math.pow(x, n) == out and _pow_local(x, n, out) == local:
+                    return n
+            except (ValueError, OverflowError, ZeroDivisionError):
+                continue
+        raise CompileError(f"cannot read the exponent of {node.op!r} back from the graph: traced at "
+                           f"x = {x!r}, where other exponents give the same numbers; trace it at another x")
 
     def _softmax_index(self, node: Value) -> int:
         ch, loc, s = node._children, node._local_grads, node.data
@@ -851,27 +894,36 @@ class _Compiler:
 
     def _attend_scale(self, node: Value) -> float:
         """The `scale` of fused.attention_row, which the node does not keep: the hints
-        first, then read back from its softmax weights; checked against the node."""
+        first, then read back from its local derivatives d out/d score_j =
+        scale a_j (v_j - out), or from its weights a = softmax(scale * scores);
+        checked against both."""
         ch, loc = node._children, node._local_grads
         n = len(ch) // 2
-        scores = [c.data for c in ch[:n]]
+        if n == 1:  # one score: its weight is 1 and its derivative 0 whatever the scale
+            return (self.hinted_scales + self.scales + [1.0])[0]
+        scores, column, out = [c.data for c in ch[:n]], [c.data for c in ch[n:]], node.data
         a = list(loc[n:])
-        candidates = list(self.scales)
-        if n >= 2:
-            j = max(range(1, n), key=lambda i: abs(scores[i] - scores[0]))
-            if scores[j] != scores[0] and a[j] > 0 and a[0] > 0:
-                guess = math.log(a[j] / a[0]) / (scores[j] - scores[0])
-                if guess > 0:
-                    candidates.append(1.0 / math.sqrt(round(1.0 / guess ** 2)) if guess < 1 else guess)
-                candidates += [float(f"{guess:.{k}g}") for k in range(1, 18)]
-        elif not candidates:
-            candidates.append(1.0)  # one score: the weight is 1 whatever the scale
+        guesses = [loc[j] / (a[j] * (column[j] - out)) for j in range(n) if a[j] * (column[j] - out) != 0.0]
+        j = max(range(1, n), key=lambda i: abs(scores[i] - scores[0]))
+        if scores[j] != scores[0] and a[j] > 0 and a[0] > 0:
+            guesses.append(math.log(a[j] / a[0]) / (scores[j] - scores[0]))
+        candidates = list(self.hinted_scales) + list(self.scales)
+        for guess in guesses[:3]:
+            if guess > 0:
+                candidates.append(1.0 / math.sqrt(round(1.0 / guess ** 2)))  # 1/sqrt(head_dim), most often
+            candidates += [guess] + [float(f"{guess:.{k}g}") for k in range(1, 18)]
         for scale in candidates:
-            if n < 2 or _softmax(scores, scale) == a:
-                if scale not in self.scales:
-                    self.scales.append(scale)
-                return scale
-        raise CompileError("cannot read the scale of an attention node back from the graph")
+            if (_softmax(scores, scale) == a
+                    and all(scale * aj * (vj - out) == d for aj, vj, d in zip(a, column, loc[:n]))):
+                if guesses or scores.count(scores[0]) != n or scale in self.hinted_scales:
+                    # the numbers tell this scale apart, or the model says it is its scale
+                    if scale not in self.scales:
+                        self.scales.append(scale)
+                    return scale
+                break
+        raise CompileError("cannot read the scale of an attention node back from the graph: every scale "
+                           "gives the same numbers where it was traced (tied scores, equal values); "
+                           "trace it with other values")
 
     def _eps(self, node: Value) -> float:
         """The eps of a layer norm's `rsqrt_var` node (not kept in the node): the hints
