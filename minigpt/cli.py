@@ -103,7 +103,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nTrained {result.step} steps in {result.seconds:.0f} s ({result.tokens_per_second:.0f} tokens/s); "
           f"loss {result.losses[0]:.2f} -> {result.mean_loss(50):.2f} (mean of the last 50 steps)")
     print(f"  loss: {sparkline(result.losses)}")
-    print(f"  {_compile_summary(result, trainer)}")
+    if trainer.config.compile:
+        print(f"  {_compile_summary(result, trainer)}")
     if result.evals:
         print(f"  held-out loss: {result.evals[-1][1]:.3f}")
     _print_predictions("after training ", _top_predictions(model, tokenizer, CANONICAL_PREFIX))

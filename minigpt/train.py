@@ -4,11 +4,12 @@ One training step takes ONE document (or, with `stream=True`, one window of a lo
 text), crops it to the model's context, and does forward, `cross_entropy_loss`,
 `backward` and an Adam update. With `TrainConfig(compile=True)` (the default) the
 forward and backward passes run as a straight-line program compiled once per sequence
-length (minigpt/compile.py), which computes the same floats as the graph to rounding;
-`compile=False` builds and walks the graph at every step. Which document and which window a step uses depends
-only on the seed and the step number, so a run resumed from a checkpoint sees
-exactly the data the uninterrupted run would have seen, and ends with the same
-weights.
+length (minigpt/compile.py), which computes the graph's floats to rounding;
+`compile=False` builds and walks the graph at every step.
+
+Which document and which window a step uses depends only on the seed and the step
+number, so a run resumed from a checkpoint sees exactly the data the uninterrupted
+run would have seen, and ends with the same weights.
 
     from minigpt.train import TrainConfig, Trainer, TextData
     data = TextData.from_documents(docs, tokenizer, seed=0)
@@ -314,7 +315,8 @@ class Trainer:
 
         With `config.compile` each example runs through the program compiled for its
         length (compiled here the first time that length comes), else through the graph:
-        the same arithmetic either way, so the same floats to rounding."""
+        the same formulas either way, so the same floats to rounding (a few sums are
+        added up in another order)."""
         batch = self.config.batch_size
         self.optimizer.lr = self.config.learning_rate(self.step)
         self.optimizer.zero_grad()
