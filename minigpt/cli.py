@@ -103,6 +103,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nTrained {result.step} steps in {result.seconds:.0f} s ({result.tokens_per_second:.0f} tokens/s); "
           f"loss {result.losses[0]:.2f} -> {result.mean_loss(50):.2f} (mean of the last 50 steps)")
     print(f"  loss: {sparkline(result.losses)}")
+    if trainer.config.compile:
+        print(f"  {_compile_summary(result, trainer)}")
     if result.evals:
         print(f"  held-out loss: {result.evals[-1][1]:.3f}")
     _print_predictions("after training ", _top_predictions(model, tokenizer, CANONICAL_PREFIX))
@@ -215,6 +217,8 @@ class _OptionSpelling(Spelling):
             return flag
         if name == "betas":
             return f"--beta1 {value[0]} --beta2 {value[1]}"
+        if isinstance(value, bool) and isinstance(action, argparse.BooleanOptionalAction):
+            return flag if value else action.option_strings[1]  # --compile, --no-compile
         if isinstance(value, bool):  # a flag: --stream sets True, --untied sets tie_weights False
             on = action.const if action is not None and action.const is not None else True
             return flag if value == on else f"no {flag}"
@@ -290,6 +294,7 @@ def _report_run(result, trainer, seconds_before: Optional[float] = 0.0) -> int:
         total = f" in {trainer.seconds:.1f} s" if seconds_before is not None else ""
         summary += f" (steps {result.start_step + 1}-{result.step}); the run: {result.step} steps{total}"
     print(summary)
+    print(_compile_summary(result, trainer))
     print(f"checkpoint: {result.checkpoint}\nmetrics:    {trainer.metrics_path}")
     if result.interrupted:
         print(f"stopped by {result.signal or 'Ctrl-C'} at step {result.step}, saved in {result.checkpoint}; "
@@ -297,6 +302,15 @@ def _report_run(result, trainer, seconds_before: Optional[float] = 0.0) -> int:
         return _signal_status(result)
     print(f"try: {_sample_command(result.checkpoint, trainer)}")
     return 0
+
+
+def _compile_summary(result, trainer) -> str:
+    """How the steps ran: compiled programs (how many, in how long) or the graph."""
+    if not trainer.config.compile:
+        return "graph path (--no-compile): each step built and walked its graph"
+    n = result.compiled
+    return (f"compiled {n} step program{'s' if n != 1 else ''} (one per sequence length) in "
+            f"{result.compile_seconds:.1f} s, part of the time above")
 
 
 def _sample_command(checkpoint: str, trainer) -> str:
@@ -471,7 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "whole file as one stream with --stream. Use '--data builtin' for the "
                                        "built-in verb-grammar corpus. Ctrl-C or SIGTERM stops cleanly and saves. "
                                        "--resume restores every setting of the run; of the options, only "
-                                       "those of optimisation and --eval-every/--checkpoint-every may change.")
+                                       "those of optimisation, --eval-every/--checkpoint-every and "
+                                       "--compile/--no-compile may change.")
     options: Dict[str, argparse.Action] = {}  # setting name -> its option, for messages in these words
 
     def setting(group, flag: str, help: str, **kw) -> None:
@@ -513,6 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
     setting(run, "--eval-every", "evaluate every N steps (default: {eval_every})", type=_non_negative_int)
     setting(run, "--checkpoint-every", "also save every N steps (default: {checkpoint_every}, at the end and on "
                                        "Ctrl-C)", type=_non_negative_int)
+    setting(run, "--compile", "run each step as a straight-line program compiled once per sequence length, "
+                              "or build and walk the graph (--no-compile); the same numbers to rounding "
+                              "(default: on; with --resume: the checkpoint's, unless given)",
+            action=argparse.BooleanOptionalAction)
     setting(run, "--out", "output folder (default: runs/latest; with --resume: the checkpoint's folder)")
     run.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -113,19 +113,24 @@ def sparkline(values: Sequence[float], width: int = 60) -> str:
 
 
 
-def show_step(bar, smoothed: float, record: Dict[str, object], evals: List[Tuple[int, float]]) -> None:
-    """Update the progress bar (if any) after a step."""
+def show_step(bar, smoothed: float, record: Dict[str, object], evals: List[Tuple[int, float]],
+              compile_seconds: float = 0.0) -> None:
+    """Update the progress bar (if any) after a step. compile_seconds: the time spent
+    compiling step programs so far (shown when there is any: it is part of the time
+    that tok/s divides by)."""
     if bar is None:
         return
     postfix = {"loss": f"{smoothed:.3f}", "tok/s": f"{record['tokens_per_s']:.0f}"}
     if evals:
         postfix["eval"] = f"{evals[-1][1]:.3f}"
+    if compile_seconds > 0:
+        postfix["compile"] = f"{compile_seconds:.1f}s"
     bar.set_postfix(postfix, refresh=False)
     bar.update(1)
 
 
 def progress_display(start: int, total: int, mode):
-    """A tqdm bar (step, loss, eval loss, tokens/s and ETA), `ProgressLines` for
+    """A tqdm bar (step, loss, eval loss, tokens/s, compile time and ETA), `ProgressLines` for
     mode "lines", or None when mode is false."""
     if not mode:
         return None
@@ -139,7 +144,7 @@ def progress_display(start: int, total: int, mode):
 class ProgressLines:
     """Progress as plain lines on stderr, for output that is not a terminal:
 
-        step 100/1000  loss 2.613  tok/s 1234  eval 2.702  ETA 41 s
+        step 100/1000  loss 2.613  tok/s 1234  eval 2.702  compile 3.1s  ETA 41 s
 
     one every tenth of the run and at least every `every_s` seconds. It has the
     part of tqdm's interface that `show_step` uses (set_postfix, update, close).

@@ -2,10 +2,14 @@
 
 One training step takes ONE document (or, with `stream=True`, one window of a long
 text), crops it to the model's context, and does forward, `cross_entropy_loss`,
-`backward` and an Adam update. Which document and which window a step uses depends
-only on the seed and the step number, so a run resumed from a checkpoint sees
-exactly the data the uninterrupted run would have seen, and ends with the same
-weights.
+`backward` and an Adam update. With `TrainConfig(compile=True)` (the default) the
+forward and backward passes run as a straight-line program compiled once per sequence
+length (minigpt/compile.py), which computes the graph's floats to rounding;
+`compile=False` builds and walks the graph at every step.
+
+Which document and which window a step uses depends only on the seed and the step
+number, so a run resumed from a checkpoint sees exactly the data the uninterrupted
+run would have seen, and ends with the same weights.
 
     from minigpt.train import TrainConfig, Trainer, TextData
     data = TextData.from_documents(docs, tokenizer, seed=0)
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .checkpoint import SaveError, save_checkpoint
+from .compile import StepPrograms
 from .engine import no_grad
 from .fused import gc_paused
 from .gpt import MiniGPT, cross_entropy_loss
@@ -59,7 +64,10 @@ class TrainConfig:
     this many steps (0: only at the end); eval_docs: how many held-out examples an
     evaluation uses; seed: data order (and, in the CLI, the model's initial weights);
     checkpoint_every: also save every this many steps (0: at the end and on Ctrl-C);
-    batch_size: examples (documents or windows) per step, their losses averaged.
+    batch_size: examples (documents or windows) per step, their losses averaged;
+    compile: run each example's forward and backward pass as a program compiled for
+    its sequence length (`minigpt.compile.StepPrograms`) instead of building the graph
+    (the losses and gradients agree to rounding, ~1e-16, not bit for bit).
     """
 
     steps: int = 1000
@@ -74,6 +82,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 0
     batch_size: int = 1
+    compile: bool = True
 
     def __post_init__(self):
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
@@ -86,6 +95,8 @@ class TrainConfig:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.compile, bool):  # not truthiness: "false" in a config file would be true
+            raise ValueError(f"compile must be True or False, got {self.compile!r}")
         for name in ("warmup_steps", "eval_every", "eval_docs", "checkpoint_every"):
             n = getattr(self, name)
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -105,7 +116,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: Dict[str, object]) -> "TrainConfig":
-        """The config saved by `asdict`; ValueError (never TypeError) if it does not fit."""
+        """The config saved by `asdict`; ValueError (never TypeError) if it does not fit.
+        A setting the dict lacks (one added after it was saved, such as `compile`)
+        takes its default."""
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         try:
             return cls(**known)
@@ -205,6 +218,9 @@ class TrainResult:
     """What a run did: the step it started at and the step it reached, the losses of
     the steps it ran, evaluations, timing (`seconds`: of this call to `run()`).
 
+    compiled, compile_seconds: the step programs this call compiled (one per new
+    sequence length, with `config.compile`) and the time that took, part of `seconds`.
+
     interrupted: stopped early by a signal (`signal` names it: 'SIGINT', 'SIGTERM')
     or a KeyboardInterrupt; error: why the run failed (a save that failed, a loss
     that is no longer a number), in which case `checkpoint` is None and the file
@@ -221,6 +237,8 @@ class TrainResult:
     checkpoint: Optional[str] = None
     signal: Optional[str] = None
     error: Optional[str] = None
+    compiled: int = 0
+    compile_seconds: float = 0.0
 
     @property
     def steps_run(self) -> int:
@@ -254,6 +272,10 @@ class Trainer:
         seconds: the training time of the run before this Trainer (a resumed run's);
             `self.seconds` counts on up to the last step (a final save not included),
             and is saved with each checkpoint.
+
+    With `config.compile`, `self.programs` is the `StepPrograms` of the model (made at
+    the first step; a program per sequence length, compiled when a length first comes)
+    and `compile_seconds` the time spent compiling them (0.0 without `compile`).
     """
 
     def __init__(self, model: MiniGPT, tokenizer: Tokenizer, data: TextData, config: TrainConfig,
@@ -279,25 +301,44 @@ class Trainer:
             self.optimizer.betas, self.optimizer.eps = tuple(config.betas), config.eps
             self.optimizer.weight_decay = config.weight_decay
         self.saved_step: Optional[int] = None  # the step of the last checkpoint this trainer wrote
+        self.programs: Optional[StepPrograms] = None
+
+    @property
+    def compile_seconds(self) -> float:
+        """Seconds this Trainer has spent compiling step programs (0.0 if it compiled none)."""
+        return self.programs.compile_seconds if self.programs is not None else 0.0
 
     # ---- one step and one evaluation -------------------------------------------------
     def train_step(self) -> Tuple[float, int]:
         """One optimizer step on `batch_size` examples; returns (their mean loss, number
-        of target tokens). Example i of step s is example s * batch_size + i."""
+        of target tokens). Example i of step s is example s * batch_size + i.
+
+        With `config.compile` each example runs through the program compiled for its
+        length (compiled here the first time that length comes), else through the graph:
+        the same formulas either way, so the same floats to rounding (a few sums are
+        added up in another order)."""
         batch = self.config.batch_size
         self.optimizer.lr = self.config.learning_rate(self.step)
         self.optimizer.zero_grad()
         value, tokens = 0.0, 0
+        if self.config.compile and self.programs is None:
+            self.programs = StepPrograms(self.model)
         for i in range(batch):
             inputs, targets = self.data.example(self.step * batch + i, self.config.seed,
                                                 self.model.config.context_len)
             with gc_paused():  # the graph has no cycles: skip the collector's rescans
-                loss = cross_entropy_loss(self.model(inputs), targets)
-                if batch > 1:
-                    loss = loss * (1.0 / batch)  # the gradients add up to those of the mean
-                loss.backward()
-                value += loss.data
-                del loss  # frees the whole graph (by reference counting) before the next
+                if self.config.compile:
+                    # the fast path: seed = d(loss * (1/batch))/d loss, as backward() starts below
+                    loss = self.programs(inputs, targets, seed=1.0 / batch if batch > 1 else 1.0)
+                    value += loss * (1.0 / batch) if batch > 1 else loss
+                else:
+                    # the readable path: build the graph, walk it back
+                    loss = cross_entropy_loss(self.model(inputs), targets)
+                    if batch > 1:
+                        loss = loss * (1.0 / batch)  # the gradients add up to those of the mean
+                    loss.backward()
+                    value += loss.data
+                    del loss  # frees the whole graph (by reference counting) before the next
             tokens += len(targets)
         self.optimizer.step()
         self.step += 1
@@ -343,6 +384,7 @@ class Trainer:
         until = self.config.steps if until is None else min(until, self.config.steps)
         result = TrainResult(self.step, start_step=self.step)
         start, seconds_before = time.perf_counter(), self.seconds
+        programs_before, compile_before = self._compiled(), self.compile_seconds
         with StopSignals() as stops:
             try:
                 with MetricsLog(self.metrics_path, self.step) as log:
@@ -356,7 +398,13 @@ class Trainer:
             result.signal = stops.received
         result.interrupted = result.interrupted or result.signal is not None
         result.step, result.seconds = self.step, time.perf_counter() - start
+        result.compiled = self._compiled() - programs_before
+        result.compile_seconds = self.compile_seconds - compile_before
         return result
+
+    def _compiled(self) -> int:
+        """How many step programs this Trainer has compiled."""
+        return len(self.programs.programs) if self.programs is not None else 0
 
     def _loop(self, until: int, result: TrainResult, stops: "StopSignals", log: "MetricsLog", progress,
               clock: Tuple[float, float]) -> None:
@@ -367,8 +415,10 @@ class Trainer:
         run_start, seconds_before = clock  # the run's training time counts from run()'s start
         try:
             while self.step < until and stops.received is None:
+                compiling = self.compile_seconds
                 with _overflow_is_divergence(self.step + 1):
                     loss, n_tokens = self.train_step()
+                compiling = self.compile_seconds - compiling  # part of this step's time
                 result.losses.append(loss)
                 result.tokens += n_tokens
                 elapsed = time.perf_counter() - start
@@ -381,12 +431,14 @@ class Trainer:
                     if val is not None:
                         result.evals.append((self.step, val))
                         record["eval_loss"] = val
+                if compiling:  # only on the steps that met a new sequence length
+                    record["compile_s"] = compiling
                 log.write(record)  # before any check that may stop the run: every step is logged
                 if not math.isfinite(loss):
                     raise TrainingDiverged(f"the loss is {loss} at step {self.step}: training diverged "
                                            "(a smaller learning rate may help)")
                 smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
-                show_step(bar, smoothed, record, result.evals)
+                show_step(bar, smoothed, record, result.evals, self.compile_seconds)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < until:
                     self.save(log)
         finally:

@@ -13,6 +13,15 @@ from minigpt.cli import main
 NAMES = "emma\nolivia\nava\nisabella\nsophia\nmia\namelia\nharper\nevelyn\nabigail\nella\naria\n"
 
 
+@pytest.fixture(autouse=True)
+def graph_path_by_default(monkeypatch):
+    """These tests train a few steps each, too few to repay compiling a program per
+    sequence length (about 0.5 s a run): their runs take the graph path unless they
+    ask otherwise. tests/test_train_compile.py runs the command with compiling on."""
+    import minigpt.run
+    monkeypatch.setitem(minigpt.run.DEFAULTS, "compile", False)
+
+
 @pytest.fixture
 def names_file(tmp_path):
     path = tmp_path / "names.txt"
@@ -443,14 +452,15 @@ def test_version(capsys):
 
 def test_without_a_terminal_training_prints_plain_progress_lines(names_file, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "minigpt", "train", "--data", names_file, "--steps", "20",
-                           "--d-model", "8", "--heads", "2", "--out", str(tmp_path / "run")],
+                           "--d-model", "8", "--heads", "2", "--out", str(tmp_path / "run"), "--no-compile"],
                           capture_output=True, text=True, timeout=120)  # stderr is a pipe, not a terminal
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert [line.split()[1] for line in lines] == [f"{s}/20" for s in range(2, 21, 2)]
     assert all(line.startswith("step ") and "loss" in line and "\r" not in line for line in lines)
     quiet = subprocess.run([sys.executable, "-m", "minigpt", "train", "--data", names_file, "--steps", "2",
-                            "--out", str(tmp_path / "quiet"), "--no-progress"], capture_output=True, text=True)
+                            "--out", str(tmp_path / "quiet"), "--no-progress", "--no-compile"], capture_output=True,
+                           text=True)
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
