@@ -321,25 +321,27 @@ class Trainer:
         self.optimizer.lr = self.config.learning_rate(self.step)
         self.optimizer.zero_grad()
         value, tokens = 0.0, 0
-        if self.config.compile and self.programs is None:
-            self.programs = StepPrograms(self.model)
-        for i in range(batch):
-            inputs, targets = self.data.example(self.step * batch + i, self.config.seed,
-                                                self.model.config.context_len)
-            with gc_paused():  # the graph has no cycles: skip the collector's rescans
-                if self.config.compile:
-                    # the fast path: seed = d(loss * (1/batch))/d loss, as backward() starts below
-                    loss = self.programs(inputs, targets, seed=1.0 / batch if batch > 1 else 1.0)
-                    value += loss * (1.0 / batch) if batch > 1 else loss
-                else:
-                    # the readable path: build the graph, walk it back
+        examples = [self.data.example(self.step * batch + i, self.config.seed, self.model.config.context_len)
+                    for i in range(batch)]
+        seed = 1.0 / batch if batch > 1 else 1.0   # d(loss * (1/batch))/d loss, where backward() starts
+        if self.config.compile:  # the fast path: one program per sequence length, the batch summed at once
+            if self.programs is None:
+                self.programs = StepPrograms(self.model)
+            with self.programs.batch():
+                for inputs, targets in examples:
+                    loss = self.programs(inputs, targets, seed=seed)
+                    value += loss * seed if batch > 1 else loss
+                    tokens += len(targets)
+        else:  # the readable path: build the graph, walk it back
+            for inputs, targets in examples:
+                with gc_paused():  # the graph has no cycles: skip the collector's rescans
                     loss = cross_entropy_loss(self.model(inputs), targets)
                     if batch > 1:
-                        loss = loss * (1.0 / batch)  # the gradients add up to those of the mean
+                        loss = loss * seed  # the gradients add up to those of the mean
                     loss.backward()
                     value += loss.data
                     del loss  # frees the whole graph (by reference counting) before the next
-            tokens += len(targets)
+                tokens += len(targets)
         self.optimizer.step()
         self.step += 1
         return value, tokens

@@ -24,7 +24,7 @@ from test_cli import NAMES
 
 STEPS = 12
 RUN = ["--steps", str(STEPS), "--eval-every", "4", "--checkpoint-every", "3", "--seed", "2", "--d-model", "8",
-       "--heads", "2", "--no-progress"]
+       "--heads", "2", "--no-progress", "--no-compile"]
 SOURCES = {
     "file-val-split": ["--val-fraction", "0.3"],
     "builtin": ["--data", "builtin", "--documents", "30"],

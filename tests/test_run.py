@@ -12,9 +12,11 @@ from minigpt.run import DEFAULTS, RunError, SettingChangeError, resume_run, star
 from minigpt.train import TrainConfig
 from test_cli import NAMES, one_line_error, run_cli
 
-SMALL = {"steps": 4, "d_model": 8, "n_heads": 2, "context_len": 8, "eval_every": 2, "schedule": "constant"}
+# a few steps: the graph path (compiling a program per length would take longer than the run)
+SMALL = {"steps": 4, "d_model": 8, "n_heads": 2, "context_len": 8, "eval_every": 2, "schedule": "constant",
+         "compile": False}
 SMALL_CLI = ["--steps", "4", "--d-model", "8", "--heads", "2", "--context", "8", "--eval-every", "2",
-             "--schedule", "constant", "--no-progress"]
+             "--schedule", "constant", "--no-progress", "--no-compile"]
 
 
 @pytest.fixture

@@ -64,9 +64,9 @@ def test_one_program_per_sequence_length_compiled_when_the_length_first_comes(mo
     made = []
 
     class CountingStep(compile_module.CompiledStep):
-        def __init__(self, model, seq_len, primitive=False):
+        def __init__(self, model, seq_len, primitive=False, **kwargs):
             made.append(seq_len)
-            super().__init__(model, seq_len, primitive)
+            super().__init__(model, seq_len, primitive, **kwargs)
 
     monkeypatch.setattr(compile_module, "CompiledStep", CountingStep)
     t = trainer(True, steps=12, batch_size=2)
