@@ -1147,7 +1147,12 @@ class CompiledStep:
             p.grad += d
         return loss
 
-    def _run(self, v: List[float], g: List[float], token_ids, targets, seed: float) -> float:
+    def loss(self, token_ids: Sequence[int], targets: Sequence[int]) -> float:
+        """The loss only: the forward lines, no gradient (the same float as the graph's)."""
+        v = self._load()
+        return self._run(v, None, token_ids, targets, 1.0)
+
+    def _run(self, v: List[float], g: Optional[List[float]], token_ids, targets, seed: float) -> float:
         """Check the inputs, run the program on v and g (parameters loaded in v) and
         return the loss; the gradient is left in g and, for weight matrices, in `ACC`."""
         token_ids = self.model.check_tokens(token_ids)
@@ -1163,7 +1168,7 @@ class CompiledStep:
                                  f"vocabulary 0..{V - 1}")
         self._program.namespace_seed(seed)
         try:
-            self._program.run(v, g, self._rows_for(token_ids), self._picks_for(targets))
+            self._program.run(v, g, self._rows_for(token_ids), self._picks_for(targets), backward=g is not None)
         except BaseException:
             self._acc.clear()  # what this run set aside is not a gradient
             raise
@@ -1218,6 +1223,12 @@ class StepPrograms:
         loss = step._run(v, g, token_ids, targets, seed)
         self._batch = (values, g[:len(grads)])
         return loss
+
+    def loss(self, token_ids: Sequence[int], targets: Sequence[int]) -> float:
+        """The loss of one sequence, no gradient: the forward lines of its program."""
+        if not isinstance(token_ids, (list, tuple)) or not token_ids:
+            raise ValueError("MiniGPT: token_ids must be a non-empty list of ints")
+        return self.program(len(token_ids)).loss(token_ids, targets)
 
     @contextmanager
     def batch(self) -> Iterator[None]:

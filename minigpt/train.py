@@ -347,11 +347,18 @@ class Trainer:
         return value, tokens
 
     def evaluate(self) -> Optional[float]:
-        """Mean loss over the held-out examples, without recording a graph."""
+        """Mean loss over the held-out examples, without recording a graph (with
+        `config.compile`: with the forward lines of the step programs, the same floats)."""
         examples = self.data.eval_examples(self.model.config.context_len, self.config.eval_docs)
         if not examples:
             return None
         total = 0.0
+        if self.config.compile:  # the step programs' forward lines only
+            if self.programs is None:
+                self.programs = StepPrograms(self.model)
+            for inputs, targets in examples:
+                total += self.programs.loss(inputs, targets)
+            return total / len(examples)
         with no_grad():
             for inputs, targets in examples:
                 total += cross_entropy_loss(self.model(inputs), targets).data
