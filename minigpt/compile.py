@@ -435,19 +435,17 @@ class _Compiler:
         """The nodes, each after its children, and a max shift after the values it is
         the max of."""
         extra = {key: grp for key, (grp, _) in self.shifts.items()}
-        order, seen = [], set()
-        for start in (self.root,):
-            stack = [(start, False)]
-            while stack:
-                node, placed = stack.pop()
-                if placed:
-                    order.append(node)
-                elif id(node) not in seen:
-                    seen.add(id(node))
-                    stack.append((node, True))
-                    for child in reversed(tuple(node._children) + tuple(extra.get(id(node), ()))):
-                        if id(child) not in seen:
-                            stack.append((child, False))
+        order, seen, stack = [], set(), [(self.root, False)]
+        while stack:  # depth first, children left to right, with an explicit stack (no recursion)
+            node, placed = stack.pop()
+            if placed:
+                order.append(node)
+            elif id(node) not in seen:
+                seen.add(id(node))
+                stack.append((node, True))
+                for child in reversed(tuple(node._children) + tuple(extra.get(id(node), ()))):
+                    if id(child) not in seen:
+                        stack.append((child, False))
         return order
 
     def lines(self) -> Tuple[List[List[str]], List[List[str]], Dict[int, Tuple[int, str]]]:
