@@ -16,6 +16,11 @@ into 16 tokens. The rows:
   minigpt    one training step: forward, cross_entropy_loss, backward, Adam update;
   primitive  the same step inside `minigpt.engine.primitive_mode()`, where every helper
              builds its graph from + - * / ** exp log tanh only;
+  compiled   the same step with `minigpt.compile.compile_step(model, T)`: the graph is
+             traced once, before the timing, into a straight-line program on floats
+             that computes the loss and adds the gradients to each `.grad`; then the
+             same Adam update. Its compile time is reported on its own, and the step
+             time with the compile time shared out over 100 steps;
   micrograd  the same step on the `micrograd` package (benchmarks/micrograd_gpt.py);
   generate   milliseconds per sampled token, `minigpt.gpt.generate` against the
              float model sampling the same way (one float forward per token).
@@ -25,23 +30,24 @@ number: the table prints it as a check that they all compute the same thing.
 
 Timing: `time.perf_counter`, the median (and the minimum) of `--repeats` runs after one
 untimed warm-up run, with Python's garbage collector in its default state. The floor,
-minigpt and primitive rows take turns (floor, minigpt, primitive, floor, ...) so that
-a change in the machine's load hits them alike; micrograd, seconds per step, runs on
-its own afterwards, steps back to back as in a training loop. The `gc off` column
-times the same run with the collector switched off during it (and a collection,
-untimed, after it): the difference is what the cycle collector costs. It matters a
-lot for micrograd, whose nodes keep closures that point back to the node (reference
-cycles), so its graphs can only be freed by the collector; minigpt's graphs have no
-cycles and are freed by reference counting, so minigpt's training step (here as in
-`minigpt.train.Trainer.train_step`) pauses the collector while it builds and
-backpropagates the graph. The targets are judged on the default medians, which for
-minigpt means its step as the trainer runs it.
+minigpt, primitive and compiled rows take turns (floor, minigpt, primitive, compiled,
+floor, ...) so that a change in the machine's load hits them alike; micrograd, seconds
+per step, runs on its own afterwards, steps back to back as in a training loop. The
+`gc off` column times the same run with the collector switched off during it (and a
+collection, untimed, after it): the difference is what the cycle collector costs. It
+matters a lot for micrograd, whose nodes keep closures that point back to the node
+(reference cycles), so its graphs can only be freed by the collector; minigpt's graphs
+have no cycles and are freed by reference counting, so minigpt's training step (here
+as in `minigpt.train.Trainer.train_step`) pauses the collector while it builds and
+backpropagates the graph. The compiled step makes no graph (two lists of floats), so
+it runs with the collector as it is. The targets are judged on the default medians,
+which for minigpt means its step as the trainer runs it.
 
 Memory: the graph's size in nodes (`minigpt.engine.topological_order(loss)` for the
 minigpt rows; an iterative walk of `_prev` for micrograd; leaves and constants
-included), and the peak of Python allocations during one step measured with
-`tracemalloc` in a separate, untimed run (tracemalloc slows allocation down, so it
-is never on while timing). The process's resident high-water mark (`ru_maxrss`) is
+included; for the compiled row, the nodes of the graph it traced), and the peak of
+Python allocations during one step measured with `tracemalloc` in a separate, untimed
+run (tracemalloc slows allocation down, so it is never on while timing). The process's resident high-water mark (`ru_maxrss`) is
 printed after each stage: it only ever goes up, so it shows which stage needed most.
 """
 from __future__ import annotations
@@ -77,6 +83,7 @@ for path in (HERE, ROOT):  # float_gpt / micrograd_gpt live here; minigpt in the
 
 import float_gpt  # noqa: E402
 import micrograd_gpt  # noqa: E402
+from minigpt.compile import compile_step  # noqa: E402
 from minigpt.engine import topological_order  # noqa: E402
 from minigpt.functional import primitive_mode  # noqa: E402
 from minigpt.fused import gc_paused  # noqa: E402
@@ -98,6 +105,7 @@ except ImportError:
 VOCAB, EMBED_DIM, NUM_HEADS, NUM_LAYERS, CONTEXT = 27, 16, 4, 1, 16
 SEED = 1337
 LEARNING_RATE = 1e-2
+AMORTISE_STEPS = 100  # the compiled row's compile time is also shown shared over this many steps
 from minigpt.corpus import NAMES_FILE as DEFAULT_NAMES  # noqa: E402  (the names shipped with minigpt)
 # Used when the names file is absent; the long one fills the whole context.
 FALLBACK_NAMES = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia",
@@ -195,6 +203,20 @@ def primitive_step(model: MiniGPT, optimizer, tokens, targets):
     """The same step, with every helper building its graph from primitive operations."""
     with primitive_mode():
         return minigpt_step(model, optimizer, tokens, targets)
+
+
+def compiled_step(step, optimizer, tokens, targets):
+    """The same step with the compiled program: `step(tokens, targets)` computes the loss
+    and adds its gradients to the parameters' `.grad` (no graph is built), then the same
+    Adam update. Returns the traced graph's node count in place of a graph."""
+    t0 = perf()
+    optimizer.zero_grad()
+    t1 = perf()
+    value = step(tokens, targets)
+    t2 = perf()
+    optimizer.step()
+    t3 = perf()
+    return {"program": t2 - t1, "update": (t1 - t0) + (t3 - t2)}, value, step.n_nodes
 
 
 def micrograd_step(model, optimizer, tokens, targets):
@@ -386,17 +408,32 @@ def run_benchmark(args) -> Dict[str, object]:
     # floor (forward + loss on floats), minigpt and primitive (a training step each, each
     # on its own fresh model), timed taking turns
     floor = float_gpt.FloatGPT(state, NUM_HEADS)
-    model, prim_model = fresh_model(state), fresh_model(state)
+    model, prim_model, comp_model = fresh_model(state), fresh_model(state), fresh_model(state)
     optimizer = Adam(model.parameters(), lr=LEARNING_RATE)
     prim_optimizer = Adam(prim_model.parameters(), lr=LEARNING_RATE)
+    comp_optimizer = Adam(comp_model.parameters(), lr=LEARNING_RATE)
+    # the compiled row's program, made once before any timing (its cost is reported apart)
+    t0 = perf()
+    program = compile_step(comp_model, len(tokens))
+    compile_wall = perf() - t0
+    gc.collect()  # the traced graph is garbage now: do not let it land in a timed run
+    compiled = results["compiled"] = {
+        "compile_seconds": program.compile_seconds, "compile_wall_seconds": compile_wall,
+        "graph_nodes": program.n_nodes, "source_lines": program.source.count("\n") + 1}
+    rss["after compiling"] = rss_mb()
     rows.update(measure({
         "floor": (lambda: floor_forward(floor, tokens, targets), None),
         # the minigpt steps return their graph's node count in place of the graph
         "minigpt": (lambda: minigpt_step(model, optimizer, tokens, targets), lambda n: n),
         "primitive": (lambda: primitive_step(prim_model, prim_optimizer, tokens, targets), lambda n: n),
+        "compiled": (lambda: compiled_step(program, comp_optimizer, tokens, targets), lambda n: n),
     }, args.repeats, warmup))
-    del model, prim_model, optimizer, prim_optimizer
-    rss["after floor, minigpt, primitive"] = rss_mb()
+    # the compile time shared out over 100 steps, as in a short training run
+    compiled["amortised_steps"] = AMORTISE_STEPS
+    compiled["median_ms_amortised"] = (rows["compiled"]["median_ms"]
+                                       + 1e3 * compile_wall / AMORTISE_STEPS)
+    del model, prim_model, comp_model, optimizer, prim_optimizer, comp_optimizer, program
+    rss["after floor, minigpt, primitive, compiled"] = rss_mb()
 
     # micrograd: seconds per step, so timed on its own with fewer repeats
     if args.no_micrograd:
@@ -423,14 +460,15 @@ def run_benchmark(args) -> Dict[str, object]:
     results["generate_same_ids"] = rows["generate_floor"]["ids"] == rows["generate_minigpt"]["ids"]
     rss["after generate"] = rss_mb()
 
-    results["ratios"], results["targets"] = ratios_and_targets(rows)
+    results["ratios"], results["targets"] = ratios_and_targets(rows, results["compiled"])
     if args.profile:
         results["profile"] = profile_minigpt(state, tokens, targets, args.profile_steps, args.profile_top)
     return results
 
 
-def ratios_and_targets(rows) -> Tuple[Dict[str, Dict[str, float]], List[Dict[str, object]]]:
+def ratios_and_targets(rows, compiled=None) -> Tuple[Dict[str, Dict[str, float]], List[Dict[str, object]]]:
     """The headline ratios (of medians) and, for each target, whether it is met.
+    `compiled`: the compiled row's compile figures (results["compiled"]), if any.
 
     Also `ratios_of_minimums`: the same time ratios from the fastest runs, which are
     the least disturbed by other work on a busy machine (printed next to the medians)."""
@@ -443,6 +481,8 @@ def ratios_and_targets(rows) -> Tuple[Dict[str, Dict[str, float]], List[Dict[str
                                                    ("minigpt", "gc_off_median_ms")),
         "primitive_step / minigpt_step (gc off)": (("primitive", "gc_off_median_ms"),
                                                    ("minigpt", "gc_off_median_ms")),
+        "compiled_step / floor_forward": (("compiled", "median_ms"), ("floor", "median_ms")),
+        "compiled_step / minigpt_step": (("compiled", "median_ms"), ("minigpt", "median_ms")),
         "generate / floor_generate (per token)": (("generate_minigpt", "median_ms_per_token"),
                                                   ("generate_floor", "median_ms_per_token")),
     }
@@ -456,6 +496,9 @@ def ratios_and_targets(rows) -> Tuple[Dict[str, Dict[str, float]], List[Dict[str
             min_field = top_field.replace("median", "min")
             ratios_of_minimums[key] = rows[top][min_field] / rows[bottom][min_field]
     ratios["primitive_nodes / minigpt_nodes"] = rows["primitive"]["graph_nodes"] / rows["minigpt"]["graph_nodes"]
+    if compiled is not None:  # no minimum: the compile time is one number
+        ratios[f"compiled_step + compile/{compiled['amortised_steps']} / floor_forward"] = (
+            compiled["median_ms_amortised"] / rows["floor"]["median_ms"])
     if have_micrograd:
         ratios["micrograd_nodes / minigpt_nodes"] = rows["micrograd"]["graph_nodes"] / rows["minigpt"]["graph_nodes"]
 
@@ -472,6 +515,7 @@ def ratios_and_targets(rows) -> Tuple[Dict[str, Dict[str, float]], List[Dict[str
     target(">= 5x faster than primitive", "primitive_step / minigpt_step", lambda r: r >= 5)
     target("generate <= 2x floor forward per token", "generate / floor_generate (per token)", lambda r: r <= 2)
     target("graph >= 5x smaller than primitive", "primitive_nodes / minigpt_nodes", lambda r: r >= 5)
+    target("compiled step <= 2.5x floor forward", "compiled_step / floor_forward", lambda r: r <= 2.5)
     return {"of_medians": ratios, "of_minimums": ratios_of_minimums}, targets
 
 
@@ -482,6 +526,7 @@ ROW_TITLES = {
     "floor": ("floor", "float forward + loss"),
     "minigpt": ("minigpt", "train step"),
     "primitive": ("primitive", "train step, primitive_mode"),
+    "compiled": ("compiled", "train step, compile_step"),
     "micrograd": ("micrograd", "train step on micrograd"),
     "generate_floor": ("gen floor", "ms per token, float forward"),
     "generate_minigpt": ("gen minigpt", "ms per token, generate()"),
@@ -508,7 +553,7 @@ def format_report(results) -> str:
     out.append(header)
     out.append("-" * len(header))
     floor_ms = rows["floor"]["median_ms"]
-    for key in ("floor", "minigpt", "primitive", "micrograd"):
+    for key in ("floor", "minigpt", "primitive", "compiled", "micrograd"):
         r = rows[key]
         short, what = ROW_TITLES[key]
         if "unavailable" in r:
@@ -536,6 +581,15 @@ def format_report(results) -> str:
         p = r["phases_median_ms"]
         out.append(f"  {ROW_TITLES[key][0]:<18}" + "".join(f"{_num(p.get(k), '{:,.1f}'):>10}"
                                                          for k in ("forward", "loss", "backward", "update")))
+    p = rows["compiled"]["phases_median_ms"]
+    out.append(f"  {'compiled':<18}{_num(p['program'], '{:,.1f}'):>30}{_num(p['update'], '{:,.1f}'):>10}"
+               "   (one program: forward, loss and backward)")
+    comp = results["compiled"]
+    out.append("")
+    out.append(f"compiled: {comp['compile_wall_seconds']:.2f} s to compile (compile_seconds "
+               f"{comp['compile_seconds']:.2f} s), {comp['graph_nodes']:,} nodes traced, "
+               f"{comp['source_lines']:,} source lines; step + compile/{comp['amortised_steps']} = "
+               f"{comp['median_ms_amortised']:,.1f} ms")
 
     out.append("")
     out.append(f"  {'ratios':<44}{'medians':>9}{'minimums':>10}")

@@ -4,7 +4,9 @@
   samples the same ids as `generate`;
 - the micrograd model (benchmarks/micrograd_gpt.py) gives minigpt's loss to 1e-9 and
   the same gradients (skipped when micrograd is not installed);
-- bench_step.py runs end to end and reports consistent results.
+- bench_step.py runs end to end and reports consistent results;
+- bench_compile.py runs end to end on its small model (--small);
+- train_names.py's compiled path trains to the graph path's losses.
 """
 import json
 import math
@@ -24,6 +26,7 @@ sys.path.insert(0, BENCH_DIR)
 import bench_step  # noqa: E402
 import float_gpt  # noqa: E402
 import micrograd_gpt  # noqa: E402
+import train_names  # noqa: E402
 
 needs_micrograd = pytest.mark.skipif(not micrograd_gpt.AVAILABLE,
                                      reason="micrograd not installed (pip install micrograd, the `bench` extra)")
@@ -185,12 +188,17 @@ def check_results(stdout, results, rows):
     assert results["rows"]["primitive"]["graph_nodes"] > results["rows"]["minigpt"]["graph_nodes"] > 0
     for row in rows:
         assert results["rows"][row]["median_ms"] > 0
+    # the compiled row: the same loss, a compile time, the amortised step, its target
+    assert "compiled_step / minigpt_step" in stdout and "compiled step <= 2.5x floor forward" in stdout
+    compiled = results["compiled"]
+    assert compiled["compile_seconds"] > 0 and compiled["graph_nodes"] > 0
+    assert compiled["median_ms_amortised"] > results["rows"]["compiled"]["median_ms"]
 
 
 @pytest.mark.slow
 def test_bench_step_quick_without_micrograd():
     stdout, results = run_script("--no-micrograd")
-    check_results(stdout, results, ["floor", "minigpt", "primitive"])
+    check_results(stdout, results, ["floor", "minigpt", "primitive", "compiled"])
     assert "skipped" in results["rows"]["micrograd"]["unavailable"]
 
 
@@ -198,5 +206,40 @@ def test_bench_step_quick_without_micrograd():
 @needs_micrograd
 def test_bench_step_quick_end_to_end():
     stdout, results = run_script()
-    check_results(stdout, results, ["floor", "minigpt", "primitive", "micrograd"])
+    check_results(stdout, results, ["floor", "minigpt", "primitive", "compiled", "micrograd"])
     assert results["rows"]["micrograd"]["graph_nodes"] > results["rows"]["minigpt"]["graph_nodes"]
+
+
+def test_bench_compile_small_end_to_end():
+    proc = subprocess.run([sys.executable, os.path.join(BENCH_DIR, "bench_compile.py"), "--small",
+                           "--repeats", "1", "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert results["config"]["small"] is True and "graph / compiled" in proc.stdout
+    check = results["check"]
+    assert abs(check["compiled_loss"] - check["graph_loss"]) <= 1e-12
+    assert check["max_grad_diff"] <= 1e-12
+    # the traced graph is the step's graph (give or take the placeholder leaves of the token rows)
+    assert results["compile"]["nodes"] >= results["graph_nodes"] > 0
+    assert results["compile"]["source_lines"] > results["compile"]["nodes"] // 2
+    assert all(results["steps"][k]["median_ms"] > 0 for k in ("graph", "compiled"))
+    stages = results["memory"]
+    assert list(stages)[:3] == ["start", "model built", "after compiling"]
+    if stages["start"]["high_water_mb"] is not None:  # ru_maxrss only grows
+        highs = [m["high_water_mb"] for m in stages.values()]
+        assert highs == sorted(highs)
+
+
+def test_train_names_compiled_path_follows_the_graph(tmp_path):
+    # short names (2 or 3 tokens a step), so only two step programs get compiled
+    path = tmp_path / "names.txt"
+    path.write_text("ab\nba\nabc\ncab\nbca\naa\nbb\ncc\n")
+    graph_trainer, graph = train_names.run(str(path), steps=4, progress=False, compile=False)
+    trainer, compiled = train_names.run(str(path), steps=4, progress=False, compile=True)
+    assert train_names.compile_path(graph_trainer) == "graph"
+    assert train_names.compile_path(trainer).startswith("compiled")
+    assert len(compiled.losses) == len(graph.losses) == 4
+    assert max(abs(a - b) for a, b in zip(compiled.losses, graph.losses)) <= 1e-12
+    seconds = train_names.compile_seconds(trainer, compiled)
+    assert seconds is None or 0 < seconds <= compiled.seconds
+    assert trainer.bench_eval_seconds > 0
