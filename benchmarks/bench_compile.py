@@ -6,6 +6,7 @@ Run from the repository root:
     .venv/bin/python benchmarks/bench_compile.py --repeats 7   # more timed steps per path
     .venv/bin/python benchmarks/bench_compile.py --json        # also one line of JSON at the end
     .venv/bin/python benchmarks/bench_compile.py --small       # a tiny model: a smoke test of a few seconds
+    pypy3 benchmarks/bench_compile.py --no-tracemalloc         # on PyPy (no tracemalloc there)
 
 The model is the 103,680-parameter `MiniGPT(MiniGPTConfig(64, 4, 2, 256, 64, 32))`
 (weights from `random.seed(0)`), and one sequence of 32 random token ids with its
@@ -20,8 +21,8 @@ next-token targets, as in benchmarks/bench_pypy.py. Printed:
              each `.grad`).
 
 Neither step includes the optimizer (the same Adam update follows either). Each is
-the median (and the minimum) of `--repeats` steps after one untimed warm-up, the two
-paths taking turns so that a change in the machine's load hits them alike. Before
+the median (and the minimum) of `--repeats` steps after `--warmup` untimed ones (1;
+15 on PyPy, whose JIT compiles during them), the two paths taking turns so that a change in the machine's load hits them alike. Before
 the timing the script checks that both paths give the same loss and gradients (the
 largest difference is printed; it is rounding, about 1e-16).
 
@@ -128,11 +129,12 @@ def compiled_step(step, model: MiniGPT, ids, targets) -> float:
     return step(ids, targets)
 
 
-def time_both(runs, repeats: int) -> Dict[str, List[float]]:
-    """Seconds of each of `runs` (name -> function), one warm-up then `repeats` timed
-    calls each, the paths taking turns."""
-    for run in runs.values():
-        run()
+def time_both(runs, repeats: int, warmup: int = 1) -> Dict[str, List[float]]:
+    """Seconds of each of `runs` (name -> function), `warmup` untimed then `repeats`
+    timed calls each, the paths taking turns."""
+    for _ in range(warmup):
+        for run in runs.values():
+            run()
     times: Dict[str, List[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
@@ -162,7 +164,7 @@ def compile_allocations(model: MiniGPT, seq_len: int) -> Tuple[Optional[int], Op
     return peak, kept
 
 
-def run_benchmark(small: bool, repeats: int, use_tracemalloc: bool = True) -> Dict[str, object]:
+def run_benchmark(small: bool, repeats: int, use_tracemalloc: bool = True, warmup: int = 1) -> Dict[str, object]:
     sizes, seq_len = SMALL if small else LOCKED
     mem: Dict[str, Dict[str, Optional[float]]] = {}
     memory("start", mem)
@@ -187,12 +189,12 @@ def run_benchmark(small: bool, repeats: int, use_tracemalloc: bool = True) -> Di
     del graph_grads
 
     times = time_both({"graph": lambda: graph_step(model, ids, targets),
-                       "compiled": lambda: compiled_step(step, model, ids, targets)}, repeats)
+                       "compiled": lambda: compiled_step(step, model, ids, targets)}, repeats, warmup)
     memory("after the steps", mem)
 
     results: Dict[str, object] = {
         "config": {"model": "MiniGPTConfig({}, {}, {}, {}, {}, {})".format(*sizes), "tokens": seq_len,
-                   "parameters": model.num_parameters(), "repeats": repeats, "small": small,
+                   "parameters": model.num_parameters(), "repeats": repeats, "warmup": warmup, "small": small,
                    "python": f"{platform.python_implementation()} {platform.python_version()}",
                    "load_average": _load_average()},
         "compile": {"wall_seconds": compile_wall, "compile_seconds": step.compile_seconds,
@@ -208,7 +210,8 @@ def run_benchmark(small: bool, repeats: int, use_tracemalloc: bool = True) -> Di
     peak, kept = compile_allocations(model, seq_len) if use_tracemalloc else (None, None)
     results["compile"]["tracemalloc_peak_mb"] = None if peak is None else peak / (1024 * 1024)
     results["compile"]["tracemalloc_kept_mb"] = None if kept is None else kept / (1024 * 1024)
-    memory("after the tracemalloc compile", mem)
+    if peak is not None:
+        memory("after the tracemalloc compile", mem)
 
     s = results["steps"]
     speedup = s["graph"]["median_ms"] / s["compiled"]["median_ms"]
@@ -244,7 +247,7 @@ def format_report(r: Dict[str, object]) -> str:
     load = c["load_average"]
     if load:
         out.append(f"machine: {os.cpu_count()} CPUs, load average at the start {load[0]:.2f} / {load[1]:.2f} / "
-                   f"{load[2]:.2f} (1 / 5 / 15 min); medians of {c['repeats']} steps after 1 warm-up, "
+                   f"{load[2]:.2f} (1 / 5 / 15 min); medians of {c['repeats']} steps after {c['warmup']} warm-up, "
                    "the two paths taking turns")
     out.append("")
     out.append(f"compile: {comp['wall_seconds']:.2f} s wall (compile_seconds {comp['compile_seconds']:.2f} s), "
@@ -258,7 +261,8 @@ def format_report(r: Dict[str, object]) -> str:
         out.append(f"  {what:<34}{s[name]['median_ms']:>11,.1f}{s[name]['min_ms']:>10,.1f}")
     out.append(f"  {'graph / compiled':<34}{r['speedup']:>10.2f}x")
     be = r["break_even_steps"]
-    out.append(f"  compiling pays for itself after {'never (the compiled step is not faster)' if be is None else f'{be:,.0f} steps'}")
+    out.append("  compiling never pays for itself: the compiled step is not faster" if be is None
+               else f"  compiling pays for itself after {be:,.0f} steps")
     out.append("")
     out.append(f"memory (MB){'high water':>25}{'resident now':>14}")
     for stage, m in r["memory"].items():
@@ -281,17 +285,22 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=5, help="timed steps per path (default 5)")
     p.add_argument("--small", action="store_true",
                    help="MiniGPTConfig(8, 2, 1, 16, 8, 4) on 4 tokens instead of the locked model (smoke test)")
-    p.add_argument("--no-tracemalloc", action="store_true", help="skip the second compile under tracemalloc")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed steps per path first (default 1; 15 on PyPy, whose JIT needs them)")
+    p.add_argument("--no-tracemalloc", action="store_true",
+                   help="skip the second compile under tracemalloc (minutes on the locked model)")
     p.add_argument("--json", action="store_true", help="also print the results as one line of JSON at the end")
     args = p.parse_args(argv)
-    if args.repeats < 1:
-        p.error("--repeats must be at least 1")
+    if args.warmup is None:
+        args.warmup = 15 if platform.python_implementation() == "PyPy" else 1
+    if args.repeats < 1 or args.warmup < 0:
+        p.error("--repeats must be at least 1 and --warmup at least 0")
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    results = run_benchmark(args.small, args.repeats, use_tracemalloc=not args.no_tracemalloc)
+    results = run_benchmark(args.small, args.repeats, use_tracemalloc=not args.no_tracemalloc, warmup=args.warmup)
     print(format_report(results))
     if args.json:
         print(json.dumps(results))

@@ -405,8 +405,8 @@ def run_benchmark(args) -> Dict[str, object]:
     rows = results["rows"]
     rss = results["rss_high_water_mb"] = {"start": rss_mb()}
 
-    # floor (forward + loss on floats), minigpt and primitive (a training step each, each
-    # on its own fresh model), timed taking turns
+    # floor (forward + loss on floats), minigpt, primitive and compiled (a training step
+    # each, each on its own fresh model), timed taking turns
     floor = float_gpt.FloatGPT(state, NUM_HEADS)
     model, prim_model, comp_model = fresh_model(state), fresh_model(state), fresh_model(state)
     optimizer = Adam(model.parameters(), lr=LEARNING_RATE)
