@@ -15,9 +15,8 @@ compiled once (`minigpt.compile`) and run as a program on floats; the losses are
 graph's to rounding, so both paths print the same curve. Without either flag the run
 takes TrainConfig's default. The time to compile is part of the wall time and is also
 printed on its own. Target: 1,000 steps in at most 10 s on CPython with `--compile`.
-Where this minigpt's TrainConfig has no `compile` field yet, `--compile` runs the same
-compiled step through `minigpt.compile.StepPrograms` in a Trainer subclass here, and
-says so.
+(With a minigpt whose TrainConfig has no `compile`, the run takes the graph and
+`--compile` is an error.)
 """
 import argparse
 import math
@@ -26,14 +25,14 @@ import random
 import sys
 import time
 
-from minigpt.corpus import NAMES_FILE as DEFAULT_NAMES
-from minigpt.gpt import MiniGPT, generate
-try:
-    from minigpt.compile import StepPrograms
-except ImportError:  # a minigpt without the compiler: only the graph path
-    StepPrograms = None
-from minigpt.tokenizers import CharTokenizer
-from minigpt.train import TextData, TrainConfig, Trainer, read_documents, sparkline
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # this checkout's minigpt, not another one installed elsewhere
+    sys.path.insert(0, ROOT)
+
+from minigpt.corpus import NAMES_FILE as DEFAULT_NAMES  # noqa: E402
+from minigpt.gpt import MiniGPT, generate  # noqa: E402
+from minigpt.tokenizers import CharTokenizer  # noqa: E402
+from minigpt.train import TextData, TrainConfig, Trainer, read_documents, sparkline  # noqa: E402
 
 BATCH_SIZE = 6  # names per step
 TARGET = 2.35   # mean training loss of the last 100 steps
@@ -41,51 +40,18 @@ COMPILED_TARGET_SECONDS = 10.0  # 1,000 steps with --compile, on CPython
 HAS_COMPILE_FIELD = "compile" in TrainConfig.__dataclass_fields__
 
 
-class _CompiledStepsTrainer(Trainer):
-    """FALLBACK for a TrainConfig without `compile`: `Trainer.train_step` with each
-    example's forward, loss and backward done by a compiled program (one per sequence
-    length, compiled on first use) instead of a graph. The same data, scaling and update."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.programs = StepPrograms(self.model)
-
-    def train_step(self):
-        batch = self.config.batch_size
-        self.optimizer.lr = self.config.learning_rate(self.step)
-        self.optimizer.zero_grad()
-        value, tokens = 0.0, 0
-        scale = 1.0 / batch
-        for i in range(batch):
-            inputs, targets = self.data.example(self.step * batch + i, self.config.seed,
-                                                self.model.config.context_len)
-            loss = self.programs(inputs, targets, seed=scale if batch > 1 else 1.0)
-            value += loss * scale if batch > 1 else loss   # as the graph's `loss * (1.0 / batch)`
-            tokens += len(targets)
-        self.optimizer.step()
-        self.step += 1
-        return value, tokens
-
-
 def compile_path(trainer) -> str:
-    """How the trainer runs its steps: 'graph', 'compiled' (TrainConfig.compile) or
-    'compiled (benchmark fallback)'."""
-    if isinstance(trainer, _CompiledStepsTrainer):
-        return "compiled (benchmark fallback: TrainConfig has no `compile`)"
+    """How the trainer runs its steps: 'compiled' (TrainConfig.compile) or 'graph'."""
     return "compiled" if getattr(trainer.config, "compile", False) else "graph"
 
 
 def compile_seconds(trainer, result=None):
-    """Seconds the run spent compiling, wherever the trainer keeps them (None if it does not
-    say): a `compile_seconds` on the result or trainer, or that of a StepPrograms it holds."""
+    """Seconds the run spent compiling (`TrainResult.compile_seconds`, else the Trainer's;
+    None if neither says)."""
     for owner in (result, trainer):
         seconds = getattr(owner, "compile_seconds", None)
         if isinstance(seconds, (int, float)):
             return float(seconds)
-    if StepPrograms is not None:
-        for value in vars(trainer).values():
-            if isinstance(value, StepPrograms):
-                return value.compile_seconds
     return None
 
 
@@ -101,12 +67,9 @@ def run(names_path: str, steps: int = 1000, seed: int = 0, progress: bool = True
     options = {"compile": compile} if HAS_COMPILE_FIELD and compile is not None else {}
     config = TrainConfig(steps=steps, lr=1e-2, betas=(0.85, 0.99), schedule="linear", eval_every=steps // 4,
                          eval_docs=200, seed=seed, batch_size=batch_size, **options)
-    kind = Trainer
     if compile and not HAS_COMPILE_FIELD:
-        if StepPrograms is None:
-            raise SystemExit("train_names: --compile needs minigpt.compile, which this minigpt does not have")
-        kind = _CompiledStepsTrainer
-    trainer = kind(model, tokenizer, data, config)
+        raise SystemExit("train_names: --compile needs TrainConfig.compile, which this minigpt does not have")
+    trainer = Trainer(model, tokenizer, data, config)
     _time_evaluations(trainer)
     return trainer, trainer.run(progress=progress)
 
