@@ -57,6 +57,7 @@ class Compiler:
         self.matrices: Dict[tuple, list] = {}    # matrix -> its (matrix, x) keys
         self.families = self._linear_families() if batch_linear else {}
         self._layout()
+        self.gelus = self._gelu_vectors() if batch_linear else {}
         self.names = self._names() if names else None
         self.aux = 0
         self.aux_of: Dict[object, object] = {}   # what is computed once -> its aux cell (or constant)
@@ -204,10 +205,16 @@ class Compiler:
         lines take the nodes in the order `Value.backward()` does, so each gradient is
         the same sum in the same order."""
         fwd, info = [], {}
-        done = set()  # the linear families computed already
+        done = set()  # the linear families and gelu vectors computed already
         for node in self.forward_order():
             fam = self.families.get(id(node))
-            if fam is not None:  # a weight matrix times x_t: all its outputs at once
+            if id(node) in self.gelus:  # gelu of a whole vector at once
+                key = self.gelus[id(node)]
+                if key not in done:
+                    done.add(key)
+                    fwd.append(self._gelu_forward(key))
+                    info[len(fwd) - 1] = (tuple(self.where[id(n)] for n in self.gelu_nodes[key]), "gelu")
+            elif fam is not None:  # a weight matrix times x_t: all its outputs at once
                 if fam["pos"] not in done:
                     done.add(fam["pos"])
                     fwd.append(self._linear_forward(fam["pos"]))
@@ -230,9 +237,16 @@ class Compiler:
         norms = self._norm_families() if self.batch_linear else {}
         for key in norms.values():
             left[key] = left.get(key, 0) + 1
+        for key, members in self.gelu_nodes.items():
+            left[key] = len(members)
         for node in reversed(self.order):
             fam = batched.get(id(node))
-            if id(node) in norms:  # a layer norm's outputs: batched once all have their gradient
+            if id(node) in self.gelus:
+                key = self.gelus[id(node)]
+                left[key] -= 1
+                if left[key] == 0:
+                    bwd.append(self._gelu_backward(key))
+            elif id(node) in norms:  # a layer norm's outputs: batched once all have their gradient
                 key = norms[id(node)]
                 left[key] -= 1
                 if left[key] == 0:
@@ -285,6 +299,35 @@ class Compiler:
             for _, node, _, _ in members:
                 families[id(node)] = {"pos": pkey, "matrix": mkey}
         return families
+
+    def _gelu_vectors(self) -> Dict[int, tuple]:
+        """{id(gelu node): key} for the gelu nodes that make up a whole vector x_t of a
+        linear layer (the hidden layer of a FeedForward), reading a vector whose cells
+        lie side by side: one line for all of them (`gelu_vector`)."""
+        self.gelu_nodes: Dict[tuple, list] = {}
+        found = {}
+        for members in self.positions.values():
+            xs = members[0][2]
+            if not all(x.op == "gelu" and len(x._children) == 1 for x in xs) or id(xs[0]) in found:
+                continue
+            ins = [x._children[0] for x in xs]
+            if self._slice(xs) is None or self._slice(ins) is None or len({id(i) for i in ins}) != len(ins):
+                continue
+            key = ("gelu", tuple(map(id, xs)))
+            self.gelu_nodes[key] = list(xs)
+            found.update((id(x), key) for x in xs)
+        return found
+
+    def _gelu_forward(self, key) -> List[str]:
+        xs = self.gelu_nodes[key]
+        k = self._new_aux(key)
+        return [f"y, aux[{k}] = gelu_vector({self._read([x._children[0] for x in xs])})",
+                f"v[{self._slice(xs)}] = y"]
+
+    def _gelu_backward(self, key) -> List[str]:
+        xs = self.gelu_nodes[key]
+        ins = [x._children[0] for x in xs]
+        return [self._accumulate(ins, f"map(mul, aux[{self.aux_of[key]}], g[{self._slice(xs)}])")]
 
     def _norm_families(self) -> Dict[int, tuple]:
         """{id(layer_norm node): (mean node, rsqrt_var node)}: the outputs of one layer

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import platform
 from operator import add, itemgetter, mul
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -15,6 +16,7 @@ from . import fused
 
 __all__ = ["Program", "RUNTIME", "take", "add_weight_grads", "CHUNK_LINES"]
 
+_PYPY = platform.python_implementation() == "PyPy"
 CHUNK_LINES = 3000   # lines per generated function: a huge function is slow to compile
 
 # ---- the formulas the lines call, each as in minigpt/engine.py or minigpt/fused.py ----
@@ -35,6 +37,14 @@ def _gelu(x: float) -> Tuple[float, float]:
     t = math.tanh(c * (x + 0.044715 * x * x * x))
     local = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3 * 0.044715 * x * x)
     return 0.5 * x * (1.0 + t), local
+
+
+def _gelu_vector(xs: Sequence[float]) -> Tuple[List[float], List[float]]:
+    """([gelu x for x in xs], [its derivative at x]): `_gelu` for a whole vector."""
+    c = math.sqrt(2.0 / math.pi)
+    ts = [math.tanh(c * (x + 0.044715 * x * x * x)) for x in xs]
+    return ([0.5 * x * (1.0 + t) for x, t in zip(xs, ts)],
+            [0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3 * 0.044715 * x * x) for x, t in zip(xs, ts)])
 
 
 def _softmax(xs: Sequence[float], scale: float = 1.0) -> List[float]:
@@ -90,7 +100,7 @@ def _vpow(b: float, e: float) -> float:
 RUNTIME = {"powr": _pow, "vpow": _vpow, "math": math, "exp": math.exp, "log": math.log, "tanh": math.tanh, "sqrt": math.sqrt,
             "pow": math.pow, "copysign": math.copysign, "inf": math.inf, "sum": sum, "map": map,
             "mul": mul, "add": add, "zip": zip, "max": max, "sop": fused._sum_of_products,
-            "pow_local": _pow_local, "sigmoid": _sigmoid, "gelu": _gelu, "softmax": _softmax,
+            "pow_local": _pow_local, "sigmoid": _sigmoid, "gelu": _gelu, "gelu_vector": _gelu_vector, "softmax": _softmax,
             "logsumexp": _logsumexp, "rsqrt_var": _rsqrt_var, "softmax_local": _softmax_local}
 
 
@@ -106,7 +116,6 @@ def add_weight_grads(acc: Dict[tuple, list], grads: List[float]) -> None:
     """Add sum_t G_ti x_t to the gradient cells of each row i of each weight matrix, from
     what the programs set aside in `acc` (then emptied): per matrix, a list of
     (x's columns [n][T], the outputs' gradients per row [m][T]), one per sequence."""
-    sop = fused._sum_of_products
     for (_, rows, n, _), parts in acc.items():
         if not parts:
             continue
@@ -115,8 +124,11 @@ def add_weight_grads(acc: Dict[tuple, list], grads: List[float]) -> None:
         else:  # the positions of all the sequences, end to end
             xt = [tuple(itertools.chain.from_iterable(cols)) for cols in zip(*(p[0] for p in parts))]
             gcols = [tuple(itertools.chain.from_iterable(cols)) for cols in zip(*(p[1] for p in parts))]
-        for r, gc in zip(rows, gcols):
-            grads[r:r + n] = map(add, grads[r:r + n], [sop(gc, xc) for xc in xt])
+        for r, gc in zip(rows, gcols):  # row r's gradient: G's column . each of x's columns
+            if _PYPY:
+                grads[r:r + n] = map(add, grads[r:r + n], [fused._sum_of_products(gc, xc) for xc in xt])
+            else:  # fused._sum_of_products written out: no call per weight
+                grads[r:r + n] = map(add, grads[r:r + n], [sum(map(mul, gc, xc)) for xc in xt])
         parts.clear()
 
 
