@@ -57,6 +57,7 @@ class Compiler:
         self.matrices: Dict[tuple, list] = {}    # matrix -> its (matrix, x) keys
         self.families = self._linear_families() if batch_linear else {}
         self._layout()
+        self.gelu_nodes: Dict[tuple, list] = {}   # key -> the gelu nodes of one vector
         self.gelus = self._gelu_vectors() if batch_linear else {}
         self.names = self._names() if names else None
         self.aux = 0
@@ -304,7 +305,6 @@ class Compiler:
         """{id(gelu node): key} for the gelu nodes that make up a whole vector x_t of a
         linear layer (the hidden layer of a FeedForward), reading a vector whose cells
         lie side by side: one line for all of them (`gelu_vector`)."""
-        self.gelu_nodes: Dict[tuple, list] = {}
         found = {}
         for members in self.positions.values():
             xs = members[0][2]
