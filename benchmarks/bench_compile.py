@@ -22,9 +22,10 @@ next-token targets, as in benchmarks/bench_pypy.py. Printed:
 
 Neither step includes the optimizer (the same Adam update follows either). Each is
 the median (and the minimum) of `--repeats` steps after `--warmup` untimed ones (1;
-15 on PyPy, whose JIT compiles during them), the two paths taking turns so that a change in the machine's load hits them alike. Before
-the timing the script checks that both paths give the same loss and gradients (the
-largest difference is printed; it is rounding, about 1e-16).
+15 on PyPy, whose JIT compiles during them), the two paths taking turns so that a
+change in the machine's load hits them alike. Before the timing the script checks
+that both paths give the same loss and gradients (the largest difference is printed;
+it is rounding, about 1e-16).
 
 Memory: the resident high-water mark (`ru_maxrss`, which only grows) and the current
 resident size (`VmRSS`, Linux) with the model built, after compiling, and after the

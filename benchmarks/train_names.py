@@ -114,7 +114,8 @@ def main() -> int:
           f"(target <= {TARGET}: {'met' if last <= TARGET else 'MISSED'})")
     print("held-out loss: " + ", ".join(f"step {s}: {v:.3f}" for s, v in result.evals))
     print(f"loss curve: {sparkline(result.losses)}")
-    print(f"wall time {wall:.1f} s (training {result.seconds:.1f} s: {result.seconds / result.step * 1000:.1f} ms/step, "
+    print(f"wall time {wall:.1f} s (training {result.seconds:.1f} s: "
+          f"{result.seconds / result.step * 1000:.1f} ms/step, "
           f"{result.tokens_per_second:.0f} tokens/s; of which {len(result.evals)} held-out evaluations "
           f"{trainer.bench_eval_seconds:.1f} s)")
     seconds = compile_seconds(trainer, result)
