@@ -530,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "Ctrl-C)", type=_non_negative_int)
     setting(run, "--compile", "run each step as a straight-line program compiled once per sequence length, "
                               "or build and walk the graph (--no-compile); the same numbers to rounding "
-                              "(default: on; with --resume: the checkpoint's, unless given)",
+                              "(default: on CPython, off on PyPy; with --resume: the checkpoint's, unless given)",
             action=argparse.BooleanOptionalAction)
     setting(run, "--out", "output folder (default: runs/latest; with --resume: the checkpoint's folder)")
     run.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
