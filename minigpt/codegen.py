@@ -206,10 +206,17 @@ class Compiler:
         lines take the nodes in the order `Value.backward()` does, so each gradient is
         the same sum in the same order."""
         fwd, info = [], {}
-        done = set()  # the linear families and gelu vectors computed already
+        self.norm_of = self._norm_families() if self.batch_linear else {}
+        done = set()  # the linear families, gelu vectors and layer norms computed already
         for node in self.forward_order():
             fam = self.families.get(id(node))
-            if id(node) in self.gelus:  # gelu of a whole vector at once
+            if id(node) in self.norm_of and self._slice(self.norms[self.norm_of[id(node)]]) is not None:
+                key = self.norm_of[id(node)]
+                if key not in done:  # a layer norm's outputs at once
+                    done.add(key)
+                    fwd.append(self._norm_forward(key))
+                    info[len(fwd) - 1] = (tuple(self.where[id(n)] for n in self.norms[key]), "layer_norm")
+            elif id(node) in self.gelus:  # gelu of a whole vector at once
                 key = self.gelus[id(node)]
                 if key not in done:
                     done.add(key)
@@ -235,7 +242,7 @@ class Compiler:
         for fam in batched.values():
             left[fam["pos"]] = left.get(fam["pos"], 0) + 1
             left[fam["matrix"]] = left.get(fam["matrix"], 0) + 1
-        norms = self._norm_families() if self.batch_linear else {}
+        norms = self.norm_of
         for key in norms.values():
             left[key] = left.get(key, 0) + 1
         for key, members in self.gelu_nodes.items():
@@ -347,6 +354,15 @@ class Compiler:
             members.sort(key=lambda m: position[id(m._children[0])])
             families.update((id(m), key) for m in members)
         return families
+
+    def _norm_forward(self, key) -> List[str]:
+        """y_i = (x_i - mu) r gamma_i + beta_i for every i at once, as fused.layer_norm."""
+        members = self.norms[key]
+        xs, gammas, betas = ([m._children[j] for m in members] for j in (0, 3, 4))
+        mu, r = (self._val(members[0]._children[j]) for j in (1, 2))
+        return [f"mu, r = {mu}, {r}",
+                f"v[{self._slice(members)}] = [(x - mu) * r * gm + b for x, gm, b in "
+                f"zip({self._read(xs)}, {self._read(gammas)}, {self._read(betas)})]"]
 
     def _norm_backward(self, key) -> List[str]:
         """y_i = (x_i - mu) r gamma_i + beta_i for every i at once: the local derivatives
