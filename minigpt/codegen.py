@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import fused
 from .engine import Constant, Value, topological_order
-from .program import _pow_local, _rsqrt_var, _softmax, take
+from .program import pow_local, rsqrt_var, softmax, take
 
 __all__ = ["Compiler", "CompileError"]
 
@@ -30,12 +30,14 @@ class Compiler:
             token t selects when the program runs (`R[t] + f`);
     picks:  {id of a '-' node: t}: its second child is the logit the target of
             position t picks when the program runs (`Q[t]`);
-    hints:  attention scales and LayerNorm eps to try first (see `_attend_scale`).
+    hints:  attention scales and LayerNorm eps to try first (see `_attend_scale`);
+    batch_layers: write a model's linear layers, layer norms and hidden gelu as one
+            block per layer and position (`compile_step`), not node by node.
     """
 
     def __init__(self, root: Value, leaves: Sequence[Value], slots=None, picks=None, hints=None,
-                 names: bool = False, batch_linear: bool = False):
-        self.root, self.batch_linear = root, batch_linear
+                 names: bool = False, batch_layers: bool = False):
+        self.root, self.batch_layers = root, batch_layers
         self._dots: Dict[int, object] = {}
         self.order = topological_order(root)
         self.slots = slots or {}
@@ -55,10 +57,10 @@ class Compiler:
         self.shifts = self._max_shifts()
         self.positions: Dict[tuple, list] = {}   # (matrix, x) -> its dot nodes, by row
         self.matrices: Dict[tuple, list] = {}    # matrix -> its (matrix, x) keys
-        self.families = self._linear_families() if batch_linear else {}
+        self.families = self._linear_families() if batch_layers else {}
         self._layout()
         self.gelu_nodes: Dict[tuple, list] = {}   # key -> the gelu nodes of one vector
-        self.gelus = self._gelu_vectors() if batch_linear else {}
+        self.gelus = self._gelu_vectors() if batch_layers else {}
         self.names = self._names() if names else None
         self.aux = 0
         self.aux_of: Dict[object, object] = {}   # what is computed once -> its aux cell (or constant)
@@ -206,7 +208,7 @@ class Compiler:
         lines take the nodes in the order `Value.backward()` does, so each gradient is
         the same sum in the same order."""
         fwd, info = [], {}
-        self.norm_of = self._norm_families() if self.batch_linear else {}
+        self.norm_of = self._norm_families() if self.batch_layers else {}
         done = set()  # the linear families, gelu vectors and layer norms computed already
         for node in self.forward_order():
             fam = self.families.get(id(node))
@@ -613,7 +615,7 @@ class Compiler:
         key = id(node)
         if key in self._dots:
             return self._dots[key]
-        self._dots[key] = found = self._read_dot(node, self.batch_linear)
+        self._dots[key] = found = self._read_dot(node, self.batch_layers)
         return found
 
     @staticmethod
@@ -686,7 +688,7 @@ class Compiler:
             candidates += [float(f"{guess:.{k}g}") for k in range(1, 18)] + [guess]
         for n in candidates:
             try:
-                if math.pow(x, n) == out and _pow_local(x, n, out) == local:
+                if math.pow(x, n) == out and pow_local(x, n, out) == local:
                     return n
             except (ValueError, OverflowError, ZeroDivisionError):
                 continue
@@ -696,7 +698,7 @@ class Compiler:
     def _softmax_index(self, node: Value) -> int:
         ch, loc, s = node._children, node._local_grads, node.data
         for i in range(len(ch)):
-            if loc[i] == s - s * s and _softmax([c.data for c in ch])[i] == s:
+            if loc[i] == s - s * s and softmax([c.data for c in ch])[i] == s:
                 return i
         raise CompileError("cannot tell which output of a softmax node this is")
 
@@ -721,7 +723,7 @@ class Compiler:
                 candidates.append(1.0 / math.sqrt(round(1.0 / guess ** 2)))  # 1/sqrt(head_dim), most often
             candidates += [guess] + [float(f"{guess:.{k}g}") for k in range(1, 18)]
         for scale in candidates:
-            if (_softmax(scores, scale) == a
+            if (softmax(scores, scale) == a
                     and all(scale * aj * (vj - out) == d for aj, vj, d in zip(a, column, loc[:n]))):
                 if guesses or scores.count(scores[0]) != n or scale in self.hinted_scales:
                     # the numbers tell this scale apart, or the model says it is its scale
@@ -739,12 +741,12 @@ class Compiler:
         xs = [c.data for c in node._children]
         candidates = list(self.epsilons)
         r = node.data
-        _, c = _rsqrt_var(xs, 1.0)
+        _, c = rsqrt_var(xs, 1.0)
         var = fused._sum_of_products(c, c) * (1.0 / len(xs))
         guess = r ** -2 - var
         candidates += [1e-5, 1e-6, 1e-8, 1e-12] + [float(f"{guess:.{k}g}") for k in range(1, 18) if guess > 0]
         for eps in candidates:
-            if _rsqrt_var(xs, eps)[0] == r:
+            if rsqrt_var(xs, eps)[0] == r:
                 if eps not in self.epsilons:
                     self.epsilons.append(eps)
                 return eps

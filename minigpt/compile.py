@@ -61,8 +61,8 @@ __all__ = ["CompileError", "CompiledGraph", "CompiledStep", "StepPrograms", "com
 
 
 def _build(root: Value, leaves, slots=None, picks=None, hints=None, names=False, name="graph",
-           preamble=(), header=(), batch_linear=False, acc=None) -> Tuple[Program, Compiler]:
-    comp = Compiler(root, leaves, slots, picks, hints, names, batch_linear)
+           preamble=(), header=(), batch_layers=False, acc=None) -> Tuple[Program, Compiler]:
+    comp = Compiler(root, leaves, slots, picks, hints, names, batch_layers)
     fwd, bwd, info = comp.lines()
     namespace = dict(comp.constants, seed=1.0, ACC={} if acc is None else acc)
     program = Program(fwd, bwd, info, list(preamble), comp.template, comp.aux, namespace, name,
@@ -222,7 +222,7 @@ class CompiledStep:
         rows = ["r%d" % t for t in range(seq_len)]
         preamble = [f"{', '.join(rows)}, = R", f"{', '.join('q%d' % t for t in range(seq_len))}, = Q"]
         self._program, comp = _build(loss, self.params, table.slots, picks, hints,
-                                     name=f"step T={seq_len}", preamble=preamble, batch_linear=True,
+                                     name=f"step T={seq_len}", preamble=preamble, batch_layers=True,
                                      acc=_acc)
         self._acc = self._program.namespace["ACC"]
         self._root = comp.where[id(loss)]

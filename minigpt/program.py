@@ -14,13 +14,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import fused
 
-__all__ = ["Program", "RUNTIME", "take", "add_weight_grads", "CHUNK_LINES"]
+__all__ = ["Program", "RUNTIME", "take", "add_weight_grads", "CHUNK_LINES", "pow_local", "softmax", "rsqrt_var"]
 
 _PYPY = platform.python_implementation() == "PyPy"
 CHUNK_LINES = 3000   # lines per generated function: a huge function is slow to compile
 
 # ---- the formulas the lines call, each as in minigpt/engine.py or minigpt/fused.py ----
-def _pow_local(x: float, n: float, out: float) -> float:
+def pow_local(x: float, n: float, out: float) -> float:
     """d(x^n)/dx as `Value.__pow__` computes it."""
     if x != 0.0:
         return n * out / x
@@ -47,7 +47,7 @@ def _gelu_vector(xs: Sequence[float]) -> Tuple[List[float], List[float]]:
             [0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3 * 0.044715 * x * x) for x, t in zip(xs, ts)])
 
 
-def _softmax(xs: Sequence[float], scale: float = 1.0) -> List[float]:
+def softmax(xs: Sequence[float], scale: float = 1.0) -> List[float]:
     """softmax(scale * xs) shifted by the max, as fused.attention_row and fused.softmax."""
     scaled = [s * scale for s in xs] if scale != 1.0 else list(xs)
     m = max(scaled)
@@ -64,7 +64,7 @@ def _logsumexp(xs: Sequence[float]) -> Tuple[float, List[float]]:
     return m + math.log(z), [e / z for e in exps]
 
 
-def _rsqrt_var(xs: Sequence[float], eps: float) -> Tuple[float, List[float]]:
+def rsqrt_var(xs: Sequence[float], eps: float) -> Tuple[float, List[float]]:
     """((var + eps)^-1/2, the centred xs), as fused.layer_norm."""
     n = len(xs)
     mu = sum(xs) * (1.0 / n)
@@ -100,8 +100,8 @@ def _vpow(b: float, e: float) -> float:
 RUNTIME = {"powr": _pow, "vpow": _vpow, "math": math, "exp": math.exp, "log": math.log, "tanh": math.tanh, "sqrt": math.sqrt,
             "pow": math.pow, "copysign": math.copysign, "inf": math.inf, "sum": sum, "map": map,
             "mul": mul, "add": add, "zip": zip, "max": max, "sop": fused._sum_of_products,
-            "pow_local": _pow_local, "sigmoid": _sigmoid, "gelu": _gelu, "gelu_vector": _gelu_vector, "softmax": _softmax,
-            "logsumexp": _logsumexp, "rsqrt_var": _rsqrt_var, "softmax_local": _softmax_local}
+            "pow_local": pow_local, "sigmoid": _sigmoid, "gelu": _gelu, "gelu_vector": _gelu_vector, "softmax": softmax,
+            "logsumexp": _logsumexp, "rsqrt_var": rsqrt_var, "softmax_local": _softmax_local}
 
 
 def take(cells: Sequence[int]):
