@@ -50,10 +50,6 @@ class Compiler:
         for leaf in leaves:
             self._place(leaf)
         self.n_inputs = len(self.template)
-        self.users: Dict[int, List[Value]] = {}
-        for node in self.order:
-            for child in node._children:
-                self.users.setdefault(id(child), []).append(node)
         self.shifts = self._max_shifts()
         self.positions: Dict[tuple, list] = {}   # (matrix, x) -> its dot nodes, by row
         self.matrices: Dict[tuple, list] = {}    # matrix -> its (matrix, x) keys
@@ -173,11 +169,16 @@ class Compiler:
     def _max_shifts(self) -> Dict[int, Tuple[List[Value], Value]]:
         """The Constants labelled 'max' that `minigpt.formulas` subtracts in softmax and
         logsumexp: {id(constant): (the values whose max it is, the constant)}."""
+        users_of: Dict[int, List[Value]] = {}  # the users of each such constant
+        for node in self.order:
+            for child in node._children:
+                if child.label == "max" and isinstance(child, Constant) and not child._children:
+                    users_of.setdefault(id(child), []).append(node)
         shifts = {}
         for node in self.order:
-            if node._children or not isinstance(node, Constant) or node.label != "max":
+            users = users_of.get(id(node))
+            if not users:
                 continue
-            users = self.users.get(id(node), [])
             subtracted = [u._children[0] for u in users if u.op == "-" and u._children[1] is node]
             if (subtracted and all(u._children[1] is node and u.op in ("-", "+") for u in users)
                     and max(c.data for c in subtracted) == node.data):

@@ -55,6 +55,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .codegen import CompileError, Compiler
 from .engine import Constant, Value, topological_order
+from .gpt import check_targets
 from .program import Program, add_weight_grads
 
 __all__ = ["CompileError", "CompiledGraph", "CompiledStep", "StepPrograms", "compile_graph", "compile_step"]
@@ -275,14 +276,7 @@ class CompiledStep:
         token_ids = self.model.check_tokens(token_ids)
         if len(token_ids) != self.seq_len:
             raise ValueError(f"this program is for {self.seq_len} tokens, got {len(token_ids)}")
-        V = self.model.config.vocab_size
-        if not isinstance(targets, (list, tuple)) or len(targets) != self.seq_len:
-            raise ValueError(f"cross_entropy_loss: {self.seq_len} positions of logits but "
-                             f"{len(targets) if isinstance(targets, (list, tuple)) else type(targets).__name__} targets")
-        for t, y in enumerate(targets):
-            if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < V:
-                raise ValueError(f"cross_entropy_loss: target {y!r} at position {t} is outside the "
-                                 f"vocabulary 0..{V - 1}")
+        check_targets(targets, [self.model.config.vocab_size] * self.seq_len)
         self._program.namespace_seed(seed)
         try:
             self._program.run(v, g, self._rows_for(token_ids), self._picks_for(targets), backward=g is not None)

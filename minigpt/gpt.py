@@ -17,7 +17,7 @@ from .engine import Value, no_grad
 from .functional import logsumexp, vsum
 from .nn import Embedding, LayerNorm, Linear, Module, TransformerBlock, linear
 
-__all__ = ["MiniGPTConfig", "MiniGPT", "cross_entropy_loss", "generate", "parameter_inventory",
+__all__ = ["MiniGPTConfig", "MiniGPT", "cross_entropy_loss", "check_targets", "generate", "parameter_inventory",
            "attention_weights"]
 
 POS_ENCODINGS = ("rope", "learned", "none")
@@ -190,6 +190,18 @@ def attention_weights(model: MiniGPT, token_ids: Sequence[int]) -> List[List[Lis
     return maps
 
 
+def check_targets(targets, vocab_sizes: Sequence[int]) -> None:
+    """ValueError unless `targets` holds one id per position, each in 0..V-1 for the
+    V = vocab_sizes[t] logits of its position (what `cross_entropy_loss` needs)."""
+    if not isinstance(targets, (list, tuple)) or len(targets) != len(vocab_sizes):
+        n = len(targets) if isinstance(targets, (list, tuple)) else type(targets).__name__
+        raise ValueError(f"cross_entropy_loss: {len(vocab_sizes)} positions of logits but {n} targets")
+    for t, (target, V) in enumerate(zip(targets, vocab_sizes)):
+        if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < V:
+            raise ValueError(f"cross_entropy_loss: target {target!r} at position {t} is outside the "
+                             f"vocabulary 0..{V - 1}")
+
+
 def cross_entropy_loss(logits: Sequence[Sequence[Value]], targets: Sequence[int]) -> Value:
     """Mean over positions of -log softmax(logits[t])[targets[t]].
 
@@ -198,14 +210,7 @@ def cross_entropy_loss(logits: Sequence[Sequence[Value]], targets: Sequence[int]
     """
     if not isinstance(logits, (list, tuple)) or len(logits) == 0:
         raise ValueError("cross_entropy_loss: logits must be a non-empty sequence [T][vocab_size]")
-    if not isinstance(targets, (list, tuple)) or len(targets) != len(logits):
-        n = len(targets) if isinstance(targets, (list, tuple)) else type(targets).__name__
-        raise ValueError(f"cross_entropy_loss: {len(logits)} positions of logits but {n} targets")
-    for t, (row, target) in enumerate(zip(logits, targets)):
-        V = len(row)
-        if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < V:
-            raise ValueError(f"cross_entropy_loss: target {target!r} at position {t} is outside the "
-                             f"vocabulary 0..{V - 1}")
+    check_targets(targets, [len(row) for row in logits])
     losses = [logsumexp(row) - row[target] for row, target in zip(logits, targets)]  # [T]
     return vsum(losses) * (1.0 / len(losses))
 
