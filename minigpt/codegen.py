@@ -33,11 +33,15 @@ class Compiler:
     hints:  attention scales and LayerNorm eps to try first (see `_attend_scale`);
     batch_layers: write a model's linear layers, layer norms and hidden gelu as one
             block per layer and position (`compile_step`), not node by node.
+    loops:  with batch_layers, write a linear layer's block as one call of a loop over
+            cell numbers (`program.linear_rows`, `linear_x_grad`) where its cells are
+            evenly laid out: for a tape (minigpt/tape.py), whose kernels PyPy's JIT
+            compiles into tight loops. The same sums in the same order.
     """
 
     def __init__(self, root: Value, leaves: Sequence[Value], slots=None, picks=None, hints=None,
-                 names: bool = False, batch_layers: bool = False):
-        self.root, self.batch_layers = root, batch_layers
+                 names: bool = False, batch_layers: bool = False, loops: bool = False):
+        self.root, self.batch_layers, self.loops = root, batch_layers, loops
         self._dots: Dict[int, object] = {}
         self.order = topological_order(root)
         self.slots = slots or {}
@@ -405,8 +409,32 @@ class Compiler:
             self.constants[src] = rows
         return [f"aux[{k}] = [v[r:r + {n}] for r in {src}]"], f"aux[{k}]"
 
+    def _loop_layout(self, pkey) -> Optional[Tuple[int, int, int, int, int, int, int]]:
+        """(first weight cell, row stride, n_in, first x cell, first output cell, n_out,
+        first bias cell or -1) when the layer's cells allow `linear_rows`, else None."""
+        if not self.loops:
+            return None
+        members = self.positions[pkey]
+        rows, n = pkey[1][1], pkey[1][2]
+        stride = rows[1] - rows[0] if len(rows) > 1 else n
+        if any(b - a != stride for a, b in zip(rows, rows[1:])) or stride < n:
+            return None
+        cells = []
+        for nodes in (members[0][2], [m[1] for m in members]) + (() if members[0][3] is None
+                                                                   else ([m[3] for m in members],)):
+            if any(x in self.slots for x in nodes):
+                return None
+            idx = [self.where[id(x)] for x in nodes]
+            if idx != list(range(idx[0], idx[0] + len(idx))):
+                return None
+            cells.append(idx[0])
+        return rows[0], stride, n, cells[0], cells[1], len(members), cells[2] if len(cells) > 2 else -1
+
     def _linear_forward(self, pkey) -> List[str]:
         """y_i = (b_i +) W[i] . x for every row i of the matrix at once, as fused.linear."""
+        layout = self._loop_layout(pkey)
+        if layout is not None:
+            return ["linear_rows(v, %d, %d, %d, %d, %d, %d, %d)" % layout]
         members = self.positions[pkey]
         lines, rows = self._weight_rows(pkey[1])
         x = self._read(members[0][2])
@@ -424,6 +452,9 @@ class Compiler:
     def _linear_x_side(self, pkey) -> List[str]:
         """x_t's gradient once every output at t has its own: x_t += W^T G_t (and the
         biases': b += G_t)."""
+        layout = self._loop_layout(pkey)
+        if layout is not None:
+            return ["linear_x_grad(v, g, %d, %d, %d, %d, %d, %d, %d)" % layout]
         members = self.positions[pkey]
         mkey = pkey[1]
         lines = []
@@ -605,8 +636,9 @@ class Compiler:
 
     # -- n-ary details ------------------------------------------------------------------
     def _sop(self, xs: str, ys: str) -> str:
-        """A sum of products written as fused._sum_of_products computes it."""
-        return f"sop({xs}, {ys})" if _PYPY else f"sum(map(mul, {xs}, {ys}))"
+        """A sum of products, added from the left as fused._sum_of_products adds (on
+        PyPy too, where `sum(map(...))` in a kernel runs faster than a call of it)."""
+        return f"sum(map(mul, {xs}, {ys}))"
 
     def _full_dot(self, node: Value) -> Optional[Tuple[tuple, tuple, Optional[Value]]]:
         """(xs, ys, bias or None) for a dot of Values only, whose local derivatives are

@@ -49,6 +49,7 @@ memory of compiling a 100,000-parameter model's step under half a gigabyte.
 from __future__ import annotations
 
 import math
+import platform
 import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -58,16 +59,21 @@ from .engine import Constant, Value, topological_order
 from .gpt import check_targets
 from .program import Program, add_weight_grads
 
+# How a model's step runs: its source compiled (fastest on CPython), or, on PyPy, whose
+# JIT compiles small functions and loops but not ten thousand lines run once per step,
+# as a tape of a few dozen kernels (minigpt/tape.py). The same lines, the same floats.
+STEP_BACKEND = "tape" if platform.python_implementation() == "PyPy" else "source"
+
 __all__ = ["CompileError", "CompiledGraph", "CompiledStep", "StepPrograms", "compile_graph", "compile_step"]
 
 
 def _build(root: Value, leaves, slots=None, picks=None, hints=None, names=False, name="graph",
-           preamble=(), header=(), batch_layers=False, acc=None) -> Tuple[Program, Compiler]:
-    comp = Compiler(root, leaves, slots, picks, hints, names, batch_layers)
+           preamble=(), header=(), batch_layers=False, acc=None, backend="source") -> Tuple[Program, Compiler]:
+    comp = Compiler(root, leaves, slots, picks, hints, names, batch_layers, loops=backend == "tape")
     fwd, bwd, info = comp.lines()
     namespace = dict(comp.constants, seed=1.0, ACC={} if acc is None else acc)
     program = Program(fwd, bwd, info, list(preamble), comp.template, comp.aux, namespace, name,
-                       header=header(comp) if callable(header) else header)
+                       header=header(comp) if callable(header) else header, backend=backend)
     return program, comp
 
 
@@ -81,7 +87,7 @@ class CompiledGraph:
     Every other leaf of the graph is a constant of the program (its data when compiled).
     """
 
-    def __init__(self, root: Value, inputs: Optional[Sequence[Value]] = None):
+    def __init__(self, root: Value, inputs: Optional[Sequence[Value]] = None, backend: str = "source"):
         order = topological_order(root)
         if inputs is None:  # the leaves as a reader meets them: left to right, children first
             inputs = [n for n in Compiler(root, []).forward_order()
@@ -92,7 +98,7 @@ class CompiledGraph:
                 raise CompileError(f"an input must be a leaf Value of the graph, got {x!r}")
         t0 = time.perf_counter()
         self._program, comp = _build(root, self.inputs, names=len(order) <= 2000, name="graph",
-                                     header=lambda c: self._legend(c, order))
+                                     header=lambda c: self._legend(c, order), backend=backend)
         self.compile_seconds = time.perf_counter() - t0
         self._root = comp.where[id(root)]
         self.n_nodes = len(order)
@@ -116,6 +122,11 @@ class CompiledGraph:
     def source(self) -> str:
         return self._program.source
 
+    @property
+    def tape(self) -> Optional[str]:
+        """With backend="tape": the tapes' first entries and their kernels (else None)."""
+        return self._program.tape_text()
+
     def __call__(self, values: Sequence[float]) -> Tuple[float, List[float]]:
         values = [float(x) for x in values]
         if len(values) != len(self.inputs):
@@ -138,14 +149,16 @@ def _compare(order, comp: Compiler, v: List[float]) -> None:
                                f"({v[comp.where[id(node)]]!r} instead of {node.data!r})")
 
 
-def compile_graph(root: Value, inputs: Optional[Sequence[Value]] = None) -> CompiledGraph:
+def compile_graph(root: Value, inputs: Optional[Sequence[Value]] = None, backend: str = "source") -> CompiledGraph:
     """Trace the graph under `root` into a program (see `CompiledGraph`).
 
     `inputs`: the leaves whose values each run supplies (default: every leaf that is
-    not a number mixed into an operation, left to right as the expression reads)."""
+    not a number mixed into an operation, left to right as the expression reads).
+    `backend`: "source" runs the source compiled; "tape" runs the same lines as a
+    tape of kernels (`minigpt/tape.py`; `.tape` shows it)."""
     if not isinstance(root, Value):
         raise TypeError(f"compile_graph takes a Value, got {type(root).__name__}")
-    return CompiledGraph(root, inputs)
+    return CompiledGraph(root, inputs, backend)
 
 
 # ---- a Mini-GPT's training step --------------------------------------------------------
@@ -179,7 +192,8 @@ class CompiledStep:
     update them in between. `source` is the program; `n_nodes` the traced graph's size.
     """
 
-    def __init__(self, model, seq_len: int, primitive: bool = False, _acc: Optional[dict] = None):
+    def __init__(self, model, seq_len: int, primitive: bool = False, backend: Optional[str] = None,
+                 _acc: Optional[dict] = None):
         from .functional import primitive_mode
         from .gpt import cross_entropy_loss
         from .nn import LayerNorm, MultiHeadAttention
@@ -224,7 +238,7 @@ class CompiledStep:
         preamble = [f"{', '.join(rows)}, = R", f"{', '.join('q%d' % t for t in range(seq_len))}, = Q"]
         self._program, comp = _build(loss, self.params, table.slots, picks, hints,
                                      name=f"step T={seq_len}", preamble=preamble, batch_layers=True,
-                                     acc=_acc)
+                                     acc=_acc, backend=backend or STEP_BACKEND)
         self._acc = self._program.namespace["ACC"]
         self._root = comp.where[id(loss)]
         cell = comp.where
@@ -244,6 +258,11 @@ class CompiledStep:
     @property
     def source(self) -> str:
         return self._program.source
+
+    @property
+    def tape(self) -> Optional[str]:
+        """With backend="tape": the tapes' first entries and their kernels (else None)."""
+        return self._program.tape_text()
 
     def _load(self) -> List[float]:
         v = list(self._program.template)
@@ -289,10 +308,10 @@ class CompiledStep:
         return f"CompiledStep(seq_len={self.seq_len}, {self.n_nodes:,} nodes, {self.compile_seconds:.2f} s to compile)"
 
 
-def compile_step(model, seq_len: int, primitive: bool = False) -> CompiledStep:
+def compile_step(model, seq_len: int, primitive: bool = False, backend: Optional[str] = None) -> CompiledStep:
     """Trace `model`'s training step for `seq_len` tokens into a program (see
     `CompiledStep`); `primitive=True` traces the graph of `primitive_mode()`."""
-    return CompiledStep(model, seq_len, primitive)
+    return CompiledStep(model, seq_len, primitive, backend)
 
 
 class StepPrograms:
@@ -306,8 +325,8 @@ class StepPrograms:
     over every position of the batch instead of one per sequence.
     """
 
-    def __init__(self, model, primitive: bool = False):
-        self.model, self.primitive = model, primitive
+    def __init__(self, model, primitive: bool = False, backend: Optional[str] = None):
+        self.model, self.primitive, self.backend = model, primitive, backend
         self.params = model.parameters()
         self.programs: Dict[int, CompiledStep] = {}
         self.compile_seconds = 0.0
@@ -317,7 +336,7 @@ class StepPrograms:
     def program(self, seq_len: int) -> CompiledStep:
         step = self.programs.get(seq_len)
         if step is None:
-            step = self.programs[seq_len] = CompiledStep(self.model, seq_len, self.primitive, _acc=self._acc)
+            step = self.programs[seq_len] = CompiledStep(self.model, seq_len, self.primitive, backend=self.backend, _acc=self._acc)
             self.compile_seconds += step.compile_seconds
         return step
 

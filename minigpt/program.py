@@ -13,11 +13,13 @@ from operator import add, itemgetter, mul
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import fused
+from .tape import SeedBox, Tape
 
 __all__ = ["Program", "RUNTIME", "take", "add_weight_grads", "CHUNK_LINES", "pow_local", "softmax", "rsqrt_var"]
 
 _PYPY = platform.python_implementation() == "PyPy"
 CHUNK_LINES = 3000   # lines per generated function: a huge function is slow to compile
+BACKENDS = ("source", "tape")   # how a program runs: its source compiled, or a tape of kernels
 
 # ---- the formulas the lines call, each as in minigpt/engine.py or minigpt/fused.py ----
 def pow_local(x: float, n: float, out: float) -> float:
@@ -81,6 +83,39 @@ def _softmax_local(probs: Sequence[float], i: int, g: float) -> List[float]:
     return [d * g for d in local]
 
 
+def linear_rows(v: List[float], w0: int, stride: int, n_in: int, x0: int, y0: int, n_out: int, b0: int) -> None:
+    """y_i = (b_i +) W[i] . x for i < n_out, over cell numbers: row i of W starts at
+    cell w0 + i * stride, x at x0, y at y0, the biases at b0 (b0 = -1: none). The sum of
+    products from the left, as `sum(map(mul, w, x))` and fused._sum_of_products add."""
+    for i in range(n_out):
+        w = w0 + i * stride
+        total = 0.0
+        for j in range(n_in):
+            total += v[w + j] * v[x0 + j]
+        v[y0 + i] = total if b0 < 0 else v[b0 + i] + total
+
+
+def linear_x_grad(v: List[float], g: List[float], w0: int, stride: int, n_in: int, x0: int, y0: int,
+                  n_out: int, b0: int) -> None:
+    """The chain rule of `linear_rows` into x and the biases, once every output has its
+    gradient G: x's gradient += W^T G (column j of W times G, summed over the rows from
+    the first), and each bias's += its G."""
+    for j in range(n_in):
+        total = 0.0
+        for i in range(n_out):
+            total += v[w0 + i * stride + j] * g[y0 + i]
+        g[x0 + j] += total
+    if b0 >= 0:
+        for i in range(n_out):
+            g[b0 + i] += g[y0 + i]
+
+
+if _PYPY:  # PyPy's JIT compiles these loops once on their own, called from every kernel
+    import pypyjit   # that uses them; inlined into each kernel's trace they ran 5-15x slower
+    for _loop in (linear_rows, linear_x_grad):
+        pypyjit.dont_trace_here(0, False, _loop.__code__)
+
+
 def _pow(x: float, n: float) -> float:
     """x ** n with the engine's errors (`Value.__pow__`)."""
     if x < 0.0 and not float(n).is_integer():
@@ -101,7 +136,8 @@ RUNTIME = {"powr": _pow, "vpow": _vpow, "math": math, "exp": math.exp, "log": ma
             "pow": math.pow, "copysign": math.copysign, "inf": math.inf, "sum": sum, "map": map,
             "mul": mul, "add": add, "zip": zip, "max": max, "sop": fused._sum_of_products,
             "pow_local": pow_local, "sigmoid": _sigmoid, "gelu": _gelu, "gelu_vector": _gelu_vector, "softmax": softmax,
-            "logsumexp": _logsumexp, "rsqrt_var": rsqrt_var, "softmax_local": _softmax_local}
+            "logsumexp": _logsumexp, "rsqrt_var": rsqrt_var, "softmax_local": _softmax_local,
+            "linear_rows": linear_rows, "linear_x_grad": linear_x_grad}
 
 
 def take(cells: Sequence[int]):
@@ -139,10 +175,14 @@ class Program:
     forward, backward: the lines, a list per node; fwd_info[i] = (cell, op) of node i, for
     naming the operation that overflowed; header: comment lines put first."""
 
-    def __init__(self, forward, backward, fwd_info, preamble, template, n_aux, namespace, name, header=()):
-        self.template, self.n_aux, self.name = template, n_aux, name
+    def __init__(self, forward, backward, fwd_info, preamble, template, n_aux, namespace, name, header=(),
+                 backend: str = "source"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+        self.template, self.n_aux, self.name, self.backend = template, n_aux, name, backend
         self.fwd_where: Dict[int, Tuple[int, str]] = {}  # source line -> (cell, op)
         source, parts, spans = list(header), [], []
+        starts: Dict[str, List[int]] = {"forward": [], "backward": []}  # the line where each group starts
         for part, groups in (("forward", forward), ("backward", backward)):
             chunks, size = [[]], 0   # a node's lines stay in one function
             for i, group in enumerate(groups):
@@ -157,6 +197,7 @@ class Program:
                 source.append(f"def {fname}(v, g, aux, R, Q):")
                 source.extend("    " + line for line in preamble)
                 for i, group in chunk:
+                    starts[part].append(len(source) + 1)
                     for line in group:
                         source.append("    " + line)
                         if part == "forward" and i in fwd_info:
@@ -169,6 +210,14 @@ class Program:
         self.source = "\n".join(source)
         self.filename = f"<minigpt compiled {name}>"
         self.namespace = namespace = dict(RUNTIME, **namespace)
+        self.tapes: Tuple[Tape, ...] = ()
+        if backend == "tape":  # the same lines as kernels on a tape (minigpt/tape.py); no source compiled
+            namespace["seed_box"] = SeedBox([namespace.get("seed", 1.0)])
+            constants = {k: v for k, v in namespace.items() if k not in RUNTIME}
+            self.tapes = tuple(Tape(groups, starts[part], constants, RUNTIME)
+                               for part, groups in (("forward", forward), ("backward", backward)))
+            self.forward_parts = self.backward_parts = ()
+            return
         # one function at a time (blank lines in front keep the line numbers of `source`):
         # Python's compiler holds the syntax tree of what it compiles, which for a whole
         # model's step would take gigabytes
@@ -178,14 +227,35 @@ class Program:
         self.forward_parts = [namespace[f] for f in parts if f.startswith("forward")]
         self.backward_parts = [namespace[f] for f in parts if f.startswith("backward")]
 
+    def tape_text(self, limit: int = 20) -> Optional[str]:
+        """The forward and backward tapes (`Tape.describe`), or None for a program that
+        runs its source."""
+        if not self.tapes:
+            return None
+        return "\n".join(f"# the {part} tape: {sum(1 for _ in tape.calls())} kernel calls\n{tape.describe(limit)}"
+                         for part, tape in zip(("forward", "backward"), self.tapes))
+
     def namespace_seed(self, seed: float) -> None:
         """d(loss)/d(output) for the next backward pass (1.0 unless the output is scaled)."""
         self.namespace["seed"] = float(seed)
+        if self.tapes:
+            self.namespace["seed_box"][0] = float(seed)
 
     def run(self, v: List[float], g: List[float], R=(), Q=(), backward: bool = True) -> None:
         """The forward lines, a check that every value is finite (as the engine checks
         each result), then (with `backward`) the backward lines."""
         aux = [None] * self.n_aux
+        if self.tapes:
+            forward, back = self.tapes
+            try:
+                forward.run(v, g, aux, R, Q)
+            except (ArithmeticError, ValueError) as err:
+                raise self._located(err, v, forward.failed_line) from None
+            if not all(map(math.isfinite, v)):
+                raise self._overflow(v)
+            if backward:
+                back.run(v, g, aux, R, Q)
+            return
         try:
             for part in self.forward_parts:
                 part(v, g, aux, R, Q)
@@ -200,9 +270,10 @@ class Program:
     def _line(self, number: int) -> str:
         return self.source.splitlines()[number - 1].strip()
 
-    def _located(self, err, v: List[float]):
-        """The error raised on a line of the program, said as the engine says it."""
-        tb, line = err.__traceback__, None
+    def _located(self, err, v: List[float], line: Optional[int] = None):
+        """The error raised on a line of the program (found in the traceback, unless
+        given), said as the engine says it."""
+        tb = err.__traceback__ if line is None else None
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == self.filename:
                 line = tb.tb_lineno

@@ -3,7 +3,6 @@ training as the graph's to rounding, one program per sequence length, its flag o
 command line, its time in the progress line, the metrics log and the summary."""
 import json
 import os
-import platform
 import random
 
 import pytest
@@ -94,8 +93,8 @@ def test_a_batch_of_one_and_a_later_switch_to_the_graph():
 
 def test_the_compile_setting_is_checked_and_defaults_to_on_for_old_configs():
     import minigpt.run
-    default = minigpt.train.COMPILE_BY_DEFAULT  # on CPython, not on PyPy (where the graph is faster)
-    assert default is (platform.python_implementation() != "PyPy")
+    default = minigpt.train.COMPILE_BY_DEFAULT  # on CPython and on PyPy (as tapes there)
+    assert default is True
     assert TrainConfig().compile is default and minigpt.run.TRAIN_DEFAULTS["compile"] is default
     for bad in ("yes", 1, None):
         with pytest.raises(ValueError, match="compile must be True or False"):
@@ -154,8 +153,7 @@ def test_the_command_line_flag_reaches_the_run_and_the_summary_says_how_steps_ra
 
 def test_a_compiled_run_shows_it_in_the_progress_lines(capsys, names_file, tmp_path):
     out_dir = str(tmp_path / "run")
-    # the default on CPython; on PyPy the graph is (minigpt.train.COMPILE_BY_DEFAULT)
-    flag = [] if minigpt.train.COMPILE_BY_DEFAULT else ["--compile"]
+    flag = [] if minigpt.train.COMPILE_BY_DEFAULT else ["--compile"]   # the default
     code, out, err = run_cli(capsys, *train_args(out_dir, names_file), *flag)  # stderr is not a terminal: lines
     assert code == 0, err
     summary = [line for line in out.splitlines() if line.startswith("compiled ")]
