@@ -110,12 +110,6 @@ def linear_x_grad(v: List[float], g: List[float], w0: int, stride: int, n_in: in
             g[b0 + i] += g[y0 + i]
 
 
-if _PYPY:  # PyPy's JIT compiles these loops once on their own, called from every kernel
-    import pypyjit   # that uses them; inlined into each kernel's trace they ran 5-15x slower
-    for _loop in (linear_rows, linear_x_grad):
-        pypyjit.dont_trace_here(0, False, _loop.__code__)
-
-
 def _pow(x: float, n: float) -> float:
     """x ** n with the engine's errors (`Value.__pow__`)."""
     if x < 0.0 and not float(n).is_integer():
@@ -134,7 +128,7 @@ def _vpow(b: float, e: float) -> float:
 
 RUNTIME = {"powr": _pow, "vpow": _vpow, "math": math, "exp": math.exp, "log": math.log, "tanh": math.tanh, "sqrt": math.sqrt,
             "pow": math.pow, "copysign": math.copysign, "inf": math.inf, "sum": sum, "map": map,
-            "mul": mul, "add": add, "zip": zip, "max": max, "sop": fused._sum_of_products,
+            "mul": mul, "add": add, "zip": zip, "max": max,
             "pow_local": pow_local, "sigmoid": _sigmoid, "gelu": _gelu, "gelu_vector": _gelu_vector, "softmax": softmax,
             "logsumexp": _logsumexp, "rsqrt_var": rsqrt_var, "softmax_local": _softmax_local,
             "linear_rows": linear_rows, "linear_x_grad": linear_x_grad}
@@ -155,17 +149,37 @@ def add_weight_grads(acc: Dict[tuple, list], grads: List[float]) -> None:
     for (_, rows, n, _), parts in acc.items():
         if not parts:
             continue
+        if _PYPY:  # the same sums as below, as plain loops: PyPy compiles them tight
+            _weight_grads_loops(rows, n, parts, grads)
+            parts.clear()
+            continue
         if len(parts) == 1:
             xt, gcols = parts[0]
         else:  # the positions of all the sequences, end to end
             xt = [tuple(itertools.chain.from_iterable(cols)) for cols in zip(*(p[0] for p in parts))]
             gcols = [tuple(itertools.chain.from_iterable(cols)) for cols in zip(*(p[1] for p in parts))]
         for r, gc in zip(rows, gcols):  # row r's gradient: G's column . each of x's columns
-            if _PYPY:
-                grads[r:r + n] = map(add, grads[r:r + n], [fused._sum_of_products(gc, xc) for xc in xt])
-            else:  # fused._sum_of_products written out: no call per weight
-                grads[r:r + n] = map(add, grads[r:r + n], [sum(map(mul, gc, xc)) for xc in xt])
+            grads[r:r + n] = map(add, grads[r:r + n], [sum(map(mul, gc, xc)) for xc in xt])
         parts.clear()
+
+
+def _weight_grads_loops(rows: Sequence[int], n: int, parts: list, grads: List[float]) -> None:
+    """`add_weight_grads` for one matrix: weight (i, j) += sum over the sequences, then
+    their positions t, of G_ti x_tj, added from the left in that order."""
+    for i, r in enumerate(rows):
+        for j in range(n):
+            total = 0.0
+            for xt, gcols in parts:
+                gc, xc = gcols[i], xt[j]
+                for t in range(len(gc)):
+                    total += gc[t] * xc[t]
+            grads[r + j] += total
+
+
+if _PYPY:  # PyPy's JIT compiles these loops once on their own, called from every kernel
+    import pypyjit   # that uses them; inlined into each kernel's trace they ran 5-15x slower
+    for _loop in (linear_rows, linear_x_grad, _weight_grads_loops):
+        pypyjit.dont_trace_here(0, False, _loop.__code__)
 
 
 # ---- the program ---------------------------------------------------------------------
