@@ -39,6 +39,13 @@ Two kinds of program come out of one compiler:
   equal the graph's to rounding (about 1e-16 apart), and the step runs about 1.8x
   faster than the graph's on CPython (docs/speed.md).
 
+A program runs one of two ways (`backend`), with the same floats: "source", its
+lines compiled as Python functions (the default on CPython, which runs straight-line
+code fastest), or "tape", the same lines as a list of (kernel, numbers) run by one loop,
+with a linear layer's block one call of a loop over cell numbers (`minigpt/tape.py`;
+the default on PyPy, whose JIT compiles loops and small functions, not ten thousand
+straight lines: `STEP_BACKEND`).
+
 Storage: parameters first (`v[0:P]`, in `model.parameters()` order), then every other
 node. An n-ary node reads its children as a slice (`v[40:56]`) where they lie side by
 side, and the compiler lays out each group of children side by side where it can

@@ -1,8 +1,8 @@
 """The runtime of compiled programs (see `minigpt/compile.py`): `Program`, which compiles
 generated source into functions over two flat lists of floats, `v` (values) and `g`
-(gradients), and runs them; and the formulas its lines call, each written as the
-engine computes it (`minigpt/engine.py`, `minigpt/fused.py`), so that a program gives
-the graph's floats.
+(gradients), or turns it into a tape of kernels (`minigpt/tape.py`), and runs them;
+and the formulas its lines call, each written as the engine computes it
+(`minigpt/engine.py`, `minigpt/fused.py`), so that a program gives the graph's floats.
 """
 from __future__ import annotations
 

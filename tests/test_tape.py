@@ -19,7 +19,7 @@ from minigpt.gpt import MiniGPT, MiniGPTConfig
 from minigpt.program import BACKENDS
 from minigpt.tape import _template
 
-from test_compile import CONFIGS, OPS, config_id, draws
+from test_compile import CONFIGS, OPS, compiled_step, config_id, draws
 
 
 def run_both(build, trace, runs):
@@ -44,14 +44,6 @@ def test_every_operation_gives_the_sources_floats(name, build, trace, runs):
     run_both(build, trace, runs)
 
 
-def step_result(step, ids, targets, seed=1.0):
-    step.model.zero_grad()
-    loss = step(ids, targets, seed)
-    grads = [p.grad for p in step.model.parameters()]
-    step.model.zero_grad()
-    return loss, grads
-
-
 @pytest.mark.parametrize("primitive", [False, True], ids=["fused", "primitive"])
 @pytest.mark.parametrize("config", CONFIGS[:6], ids=config_id)
 def test_step_gives_the_sources_floats(config, primitive):
@@ -62,7 +54,7 @@ def test_step_gives_the_sources_floats(config, primitive):
         source = compile_step(model, T, primitive=primitive, backend="source")
         tape = compile_step(model, T, primitive=primitive, backend="tape")
         for ids, targets in draws(config.vocab_size, T, rng):
-            assert step_result(tape, ids, targets, 0.25) == step_result(source, ids, targets, 0.25)
+            assert compiled_step(tape, ids, targets, 0.25) == compiled_step(source, ids, targets, 0.25)
             assert tape.loss(ids, targets) == source.loss(ids, targets)
 
 
