@@ -3,6 +3,7 @@
     python benchmarks/train_names.py [--names PATH] [--steps 1000] [--batch-size 6]
     python benchmarks/train_names.py --compile       # compiled steps (minigpt.compile)
     python benchmarks/train_names.py --no-compile    # the graph, built and backpropagated each step
+    python benchmarks/train_names.py --floor         # also: the plain-float forward of the same names
 
 Adam (lr 1e-2, betas 0.85/0.99) with linear decay; each step averages the loss of 6
 names (`TrainConfig.batch_size`), each cropped to the 16-token context. Prints the mean
@@ -89,6 +90,25 @@ def _time_evaluations(trainer) -> None:
     trainer.evaluate = timed
 
 
+def floor_seconds(trainer, steps: int, batch_size: int, seed: int) -> float:
+    """Seconds of the plain-float forward pass and loss (benchmarks/float_gpt.py) over the
+    examples the run trained on: no graph, no gradient, no update. A training step
+    also runs the backward pass (about twice the forward's multiplications) and Adam,
+    so a run in pure Python takes well over this."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:  # float_gpt lives beside this file
+        sys.path.insert(0, here)
+    import float_gpt
+    model = float_gpt.FloatGPT.from_model(trainer.model)
+    context = trainer.model.config.context_len
+    examples = [trainer.data.example(i, seed, context) for i in range(steps * batch_size)]
+    start = time.perf_counter()
+    for inputs, targets in examples:
+        logits = model.forward(inputs)
+        sum(float_gpt.logsumexp(row) - row[y] for row, y in zip(logits, targets)) / len(logits)
+    return time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--names", default=DEFAULT_NAMES, help="the names file (default: the names shipped with minigpt)")
@@ -98,6 +118,8 @@ def main() -> int:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="compiled steps (--compile) or the graph (--no-compile); default: TrainConfig's")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the plain-float forward pass over the same examples (benchmarks/float_gpt.py)")
     args = parser.parse_args()
     if not os.path.exists(args.names):
         print(f"no names file at {args.names}", file=sys.stderr)
@@ -128,6 +150,10 @@ def main() -> int:
         if result.step == 1000 and sys.implementation.name == "cpython":
             print(f"target: 1,000 steps <= {COMPILED_TARGET_SECONDS:.0f} s (wall time, compiling included): "
                   f"{'met' if wall <= COMPILED_TARGET_SECONDS else 'MISSED'}")
+    if args.floor:
+        floor = floor_seconds(trainer, result.step, args.batch_size, args.seed)
+        print(f"floor: the plain-float forward pass and loss of the same {result.step * args.batch_size:,} names "
+              f"take {floor:.1f} s (no backward pass, no Adam; the training took {result.seconds / floor:.1f}x that)")
     tok = trainer.tokenizer
     rng = random.Random(0)
     samples = []

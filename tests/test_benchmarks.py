@@ -243,3 +243,5 @@ def test_train_names_compiled_path_follows_the_graph(tmp_path):
     seconds = train_names.compile_seconds(trainer, compiled)
     assert seconds is None or 0 < seconds <= compiled.seconds
     assert trainer.bench_eval_seconds > 0
+    # the floor: the plain-float forward pass over the run's own examples
+    assert 0.0 < train_names.floor_seconds(trainer, 4, train_names.BATCH_SIZE, 0) < compiled.seconds
