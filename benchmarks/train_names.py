@@ -109,6 +109,48 @@ def floor_seconds(trainer, steps: int, batch_size: int, seed: int) -> float:
     return time.perf_counter() - start
 
 
+def dot_counts(config, lengths, batch_size: int) -> dict:
+    """{n: how many dot products of length n} a training run on sequences of these
+    lengths does, forward and backward, in its linear layers and attention (one
+    `sum(map(mul, ...))` each, as a compiled step on CPython does them): forward, each
+    output of a layer is a dot over its inputs and each attention score and output
+    feature one over the heads' features and the positions; backward, x's gradient
+    is one dot per input over the outputs, the scores' and values' gradients as many as
+    forward, and each weight's gradient one dot over the positions of a batch."""
+    d, h, ff, V, L = config.d_model, config.n_heads, config.d_ff, config.vocab_size, config.n_layers
+    layers = [(d, 3 * d), (d, d), (d, ff), (ff, d)] * L + [(d, V)]   # (n_in, n_out) of each matrix
+    counts: dict = {}
+
+    def add(n, k):
+        counts[n] = counts.get(n, 0) + k
+    for T in lengths:
+        for n_in, n_out in layers:
+            add(n_in, n_out * T)        # forward: y = W x
+            add(n_out, n_in * T)        # backward: x += W^T G
+        for t in range(T):
+            add(d // h, 2 * h * L * (t + 1))   # scores q.k, forward and backward
+            add(t + 1, 2 * d * L)              # outputs a.v, forward and backward
+    positions = sum(lengths) / max(1, len(lengths)) * batch_size
+    for n_in, n_out in layers:  # W += sum over a batch's positions of G x: once per step
+        add(max(1, round(positions)), n_in * n_out * -(-len(lengths) // batch_size))
+    return counts
+
+
+def dot_floor_seconds(counts: dict) -> float:
+    """Seconds of `sum(map(mul, a, b))` for every dot product in `counts`, timed here:
+    the multiply-adds alone, with nothing else a step does."""
+    from operator import mul
+    total = 0.0
+    for n, k in counts.items():
+        a, b = [0.5] * n, [0.25] * n
+        reps = max(1, min(k, 20000))
+        start = time.perf_counter()
+        for _ in range(reps):
+            sum(map(mul, a, b))
+        total += (time.perf_counter() - start) / reps * k
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--names", default=DEFAULT_NAMES, help="the names file (default: the names shipped with minigpt)")
@@ -154,6 +196,12 @@ def main() -> int:
         floor = floor_seconds(trainer, result.step, args.batch_size, args.seed)
         print(f"floor: the plain-float forward pass and loss of the same {result.step * args.batch_size:,} names "
               f"take {floor:.1f} s (no backward pass, no Adam; the training took {result.seconds / floor:.1f}x that)")
+        context = trainer.model.config.context_len
+        lengths = [len(trainer.data.example(i, args.seed, context)[0]) for i in range(result.step * args.batch_size)]
+        counts = dot_counts(trainer.model.config, lengths, args.batch_size)
+        dots = dot_floor_seconds(counts)
+        print(f"floor: the run's {sum(counts.values()):,} dot products alone, forward and backward, "
+              f"{sum(n * k for n, k in counts.items()):,} multiply-adds, take {dots:.1f} s as sum(map(mul, ...))")
     tok = trainer.tokenizer
     rng = random.Random(0)
     samples = []

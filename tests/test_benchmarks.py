@@ -245,3 +245,15 @@ def test_train_names_compiled_path_follows_the_graph(tmp_path):
     assert trainer.bench_eval_seconds > 0
     # the floor: the plain-float forward pass over the run's own examples
     assert 0.0 < train_names.floor_seconds(trainer, 4, train_names.BATCH_SIZE, 0) < compiled.seconds
+
+
+def test_train_names_dot_floor_counts_each_multiply_add():
+    from minigpt.gpt import MiniGPT
+    config = MiniGPT(5, 4, 2, 1, 3).config
+    d, ff, V = config.d_model, config.d_ff, config.vocab_size
+    weights = d * 3 * d + d * d + d * ff + ff * d + d * V
+    counts = train_names.dot_counts(config, [1], 1)
+    # one token: each weight three times (y = Wx, x += W^T G, W += G x), and the one
+    # score (d/h per head) and output (1 per feature) forward and backward
+    assert sum(n * k for n, k in counts.items()) == 3 * weights + 2 * d + 2 * d
+    assert train_names.dot_floor_seconds({4: 10}) > 0.0
