@@ -5,7 +5,6 @@ node, the line computing its value and the lines of the chain rule into its chil
 from __future__ import annotations
 
 import math
-import platform
 from operator import itemgetter
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -14,8 +13,6 @@ from .engine import Constant, Value, topological_order
 from .program import pow_local, rsqrt_var, softmax, take
 
 __all__ = ["Compiler", "CompileError"]
-
-_PYPY = platform.python_implementation() == "PyPy"
 
 
 class CompileError(ValueError):

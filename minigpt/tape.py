@@ -10,8 +10,12 @@ arguments, and the tape is the list of (kernel, arguments), run by one loop:
                                       tape    (kernel, (6216, 0, 432))
 
 The nodes of a model share a few dozen kernels, so the JIT compiles a few dozen small
-functions instead of the whole program. The kernels run the very same expressions on
-the very same numbers as the source, so a tape gives the source's floats, bit for bit.
+functions instead of the whole program; a run of one kernel in a row (the 16 adds of a
+residual connection) is one entry, a loop over their arguments. The kernels run the
+very same expressions on the very same numbers as the source, so a tape gives the
+source's floats, bit for bit. (A model's tape program also writes each linear layer's
+block as one call of a loop over cell numbers, `program.linear_rows` and
+`linear_x_grad`, where straight-line source has comprehensions: codegen's `loops`.)
 """
 from __future__ import annotations
 
@@ -25,14 +29,15 @@ __all__ = ["Tape", "SeedBox", "kernel_of"]
 _TOKEN = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|([A-Za-z_]\w*)")
 _SLOT = re.compile(r"([rq])(\d+)$")   # r3: the table row of token 3 (R[3]); q3: the target's logit (Q[3])
 
+
 class SeedBox(list):
     """[seed]: d(loss)/d(output) for the next backward pass, in a box the root's kernel
     reads (the program sets it before each run)."""
     tape_name = "seed"
 
 
-_KERNELS: Dict[str, Callable] = {}
-_KERNEL_MODULE = types.ModuleType("minigpt_kernels")    # template -> its kernel, shared by every tape of the process
+_KERNELS: Dict[str, Callable] = {}   # template -> its kernel, shared by every tape of the process
+_KERNEL_MODULE = types.ModuleType("minigpt_kernels")   # the kernels' globals: the runtime's formulas
 
 
 def _template(lines: Sequence[str], constants: Dict[str, object]) -> Tuple[str, tuple]:
