@@ -68,7 +68,7 @@ from .program import Program, add_weight_grads
 
 # How a model's step runs: its source compiled (fastest on CPython), or, on PyPy, whose
 # JIT compiles small functions and loops but not ten thousand lines run once per step,
-# as a tape of a few dozen kernels (minigpt/tape.py). The same lines, the same floats.
+# as a tape of a few dozen kernels (minigpt/tape.py). The same floats either way.
 STEP_BACKEND = "tape" if platform.python_implementation() == "PyPy" else "source"
 
 __all__ = ["CompileError", "CompiledGraph", "CompiledStep", "StepPrograms", "compile_graph", "compile_step"]

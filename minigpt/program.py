@@ -230,7 +230,7 @@ class Program:
             constants = {k: v for k, v in namespace.items() if k not in RUNTIME}
             self.tapes = tuple(Tape(groups, starts[part], constants, RUNTIME)
                                for part, groups in (("forward", forward), ("backward", backward)))
-            self.forward_parts = self.backward_parts = ()
+            self.forward_parts, self.backward_parts = ((tape.run,) for tape in self.tapes)
             return
         # one function at a time (blank lines in front keep the line numbers of `source`):
         # Python's compiler holds the syntax tree of what it compiles, which for a whole
@@ -259,22 +259,11 @@ class Program:
         """The forward lines, a check that every value is finite (as the engine checks
         each result), then (with `backward`) the backward lines."""
         aux = [None] * self.n_aux
-        if self.tapes:
-            forward, back = self.tapes
-            try:
-                forward.run(v, g, aux, R, Q)
-            except (ArithmeticError, ValueError) as err:
-                raise self._located(err, v, forward.failed_line) from None
-            if not all(map(math.isfinite, v)):
-                raise self._overflow(v)
-            if backward:
-                back.run(v, g, aux, R, Q)
-            return
         try:
             for part in self.forward_parts:
                 part(v, g, aux, R, Q)
         except (ArithmeticError, ValueError) as err:
-            raise self._located(err, v) from None
+            raise self._located(err, v, self.tapes[0].failed_line if self.tapes else None) from None
         if not all(map(math.isfinite, v)):
             raise self._overflow(v)
         if backward:
